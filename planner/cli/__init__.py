@@ -1,0 +1,1 @@
+"""The ``recplan`` command line: one Typer sub-app or command module per noun (see ``main.py``)."""
