@@ -19,6 +19,8 @@ def _path(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         elif str(part).startswith(("function-", "literal[", "nullable[", "union[", "tagged-union[")):
             continue
+        elif part == "[key]":
+            continue
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -29,6 +31,8 @@ def _problem(err: dict[str, Any]) -> str:
     value = err.get("input")
     if kind == "extra_forbidden":
         return "unknown key"
+    if kind == "literal_error" and isinstance(value, str) and "[key]" in str(err.get("loc", ())):
+        return f"unknown key {value!r} ({err.get('msg', '')})"
     if kind == "missing":
         return "required key is missing"
     if kind in ("finite_number",):

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+
+try:  # newer typer vendors its own click
+    from typer._click import exceptions as _click_exc
+except ImportError:  # pragma: no cover - older typer uses the click package
+    from click import exceptions as _click_exc  # type: ignore[no-redef]
+
+_EXIT = tuple({typer.Exit, getattr(_click_exc, "Exit", typer.Exit)})
+_ABORT = tuple({typer.Abort, getattr(_click_exc, "Abort", typer.Abort)})
+_NO_ARGS_HELP = getattr(_click_exc, "NoArgsIsHelpError", None)
 
 from planner import __version__
 from planner.cli import bench, calibrate, profiles, scaling, simulate, whatif, workloads
@@ -60,16 +68,19 @@ def run(argv: list[str] | None = None) -> int:
     except RecplanError as exc:
         one_line_error(str(exc))
         code = exc.exit_code
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.exceptions.Abort:
+    except _EXIT as exc:  # --version, typer.Exit
+        code = int(getattr(exc, "exit_code", 0) or 0)
+    except _ABORT:
         one_line_error("interrupted")
         code = 130
-    except click.UsageError as exc:
-        where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
-        one_line_error(f"{where}{exc.format_message()}")
-        code = 2
-    except click.ClickException as exc:
+    except _click_exc.UsageError as exc:
+        if _NO_ARGS_HELP is not None and isinstance(exc, _NO_ARGS_HELP):
+            code = 0  # a bare group prints its help
+        else:
+            where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+            one_line_error(f"{where}{exc.format_message()}")
+            code = 2
+    except _click_exc.ClickException as exc:
         one_line_error(exc.format_message())
         code = exc.exit_code if exc.exit_code else 2
     except KeyboardInterrupt:
