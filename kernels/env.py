@@ -1,0 +1,132 @@
+"""The environment block of a measurement file: device, memory, clocks, software versions, host, commit."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+
+def _run(cmd: list[str], cwd: str | None = None) -> str | None:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, cwd=cwd, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def cpu_model() -> str:
+    """The CPU model name from ``/proc/cpuinfo`` (or ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def host_memory_bytes() -> int | None:
+    """Total host memory in bytes (``MemTotal``)."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def cpu_clocks() -> dict[str, Any]:
+    """CPU clocks in Hz: the maximum from cpufreq when exposed, and the current ``cpu MHz`` reading."""
+    clocks: dict[str, Any] = {}
+    max_khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    with contextlib.suppress(OSError, ValueError):
+        clocks["cpu_max_hz"] = int(max_khz.read_text().strip()) * 1000
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("cpu MHz"):
+                    clocks["cpu_current_hz"] = float(line.split(":", 1)[1]) * 1e6
+                    break
+    except (OSError, ValueError):
+        pass
+    return clocks
+
+
+def git_commit(start: str | None = None) -> str | None:
+    """The git commit of the working tree (with ``-dirty`` when it has uncommitted changes), or None."""
+    folder = start or str(Path(__file__).resolve().parent)
+    commit = _run(["git", "rev-parse", "HEAD"], cwd=folder)
+    if commit is None:
+        return None
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder)
+    return f"{commit}-dirty" if status else commit
+
+
+def collect_env(device: str, threads: int | None = None) -> dict[str, Any]:
+    """The ``env`` block for a run on ``device`` (``"cpu"`` or ``"cuda:N"``); needs torch."""
+    import torch
+
+    env: dict[str, Any] = {
+        "device_kind": "cuda" if device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cpu_model": cpu_model(),
+        "threads": int(threads if threads is not None else torch.get_num_threads()),
+        "hostname": socket.gethostname(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "logical_cpus": os.cpu_count(),
+    }
+    if device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(torch.device(device))
+        index = torch.device(device).index or 0
+        env.update(
+            {
+                "device_name": props.name,
+                "compute_units": int(props.multi_processor_count),
+                "memory_bytes": int(props.total_memory),
+                "compute_capability": f"{props.major}.{props.minor}",
+                "device_count": torch.cuda.device_count(),
+            }
+        )
+        smi = _run(
+            [
+                "nvidia-smi",
+                f"--id={index}",
+                "--query-gpu=driver_version,clocks.max.sm,clocks.max.mem,clocks.sm,clocks.mem",
+                "--format=csv,noheader,nounits",
+            ]
+        )
+        clocks: dict[str, Any] = {}
+        driver = None
+        if smi:
+            parts = [p.strip() for p in smi.splitlines()[0].split(",")]
+            driver = parts[0] if parts else None
+            keys = ("sm_max_hz", "mem_max_hz", "sm_current_hz", "mem_current_hz")
+            for key, value in zip(keys, parts[1:], strict=False):
+                with contextlib.suppress(ValueError):
+                    clocks[key] = float(value) * 1e6
+        env["clocks"] = clocks
+        env["driver"] = driver
+    else:
+        env.update(
+            {
+                "device_name": cpu_model(),
+                "compute_units": int(threads if threads is not None else torch.get_num_threads()),
+                "memory_bytes": host_memory_bytes(),
+                "clocks": cpu_clocks(),
+                "driver": None,
+            }
+        )
+    return env

@@ -1,0 +1,258 @@
+"""Run a list of cases, writing the measurement file after every case; resumable and safe to interrupt.
+
+The caller supplies ``write(document)`` (an atomic writer); the document is written once before the
+first case, after every case, and when the run stops (finished, out of budget or interrupted), so the file
+on disk is always complete and valid. Cases whose ``case_id`` is already in the document are skipped, which
+is what ``--resume`` relies on. A case that fails is recorded with its error; the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kernels import collectives, embedding_bag, gemm, interaction, memcpy
+from kernels.device import BenchContext, CaseFailed, describe_error, release, require_memory
+from kernels.records import make_record
+from kernels.specs import Case
+
+
+def _run_dlrm(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    from kernels.dlrm import measure_training_steps
+
+    p = case.params
+    workload = ctx.workloads.get(p["workload"])
+    if workload is None:
+        raise CaseFailed(f"workload {p['workload']!r} was not loaded for this run")
+    dim = int(workload.model.embedding_dim)
+    rows = sum(int(t.rows) * int(getattr(t, "count", 1)) for t in workload.model.tables)
+    optimizer = str(getattr(workload.training, "sparse_optimizer", None) or workload.training.optimizer)
+    state_factor = {"sgd": 1.0, "adagrad": 2.0, "rowwise_adagrad": 1.0, "adam": 3.0}.get(optimizer, 2.0)
+    require_memory(rows * dim * 4 * state_factor * 1.1, ctx.device)
+    steps, warmup = (8, 2) if ctx.quick else (20, 5)
+    result = measure_training_steps(
+        workload, device=ctx.device, steps=steps, warmup=warmup, seed=ctx.seed, batch_size=int(p["batch"])
+    )
+    timing = {k: result[k] for k in ("median_s", "p10_s", "p90_s", "reps")}
+    extra = {
+        k: result[k]
+        for k in (
+            "peak_memory_bytes",
+            "forward_s",
+            "state_bytes",
+            "rss_growth_bytes",
+            "threads",
+            "device_name",
+        )
+    }
+    extra["samples_per_s"] = p["batch"] / result["median_s"] if result["median_s"] > 0 else None
+    extra["peak_memory_method"] = (
+        "torch.cuda.max_memory_allocated"
+        if ctx.is_cuda
+        else "tensor accounting: parameters + optimizer state + saved activations + gradients"
+    )
+    if result.get("note"):
+        extra["note"] = result["note"]
+    return timing, extra
+
+
+SUITE_RUNNERS: dict[str, Callable[[Case, BenchContext], tuple[dict[str, Any], dict[str, Any]]]] = {
+    "embedding": embedding_bag.run,
+    "gemm": gemm.run,
+    "interaction": interaction.run,
+    "memory": memcpy.run,
+    "dlrm": _run_dlrm,
+}
+
+
+@dataclass
+class Hooks:
+    """Progress callbacks: ``start(case, finished, total)`` before a case; ``done(record, finished, total)``
+    after it."""
+
+    start: Callable[[Case, int, int], None] | None = None
+    done: Callable[[dict[str, Any], int, int], None] | None = None
+
+
+def run_case(case: Case, ctx: BenchContext) -> dict[str, Any]:
+    """Measure one non-collective case and return its record (a failure becomes a record with ``error``)."""
+    try:
+        timing, extra = SUITE_RUNNERS[case.suite](case, ctx)
+        record = make_record(case.suite, case.kernel, case.dtype, case.params, timing, None, extra)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        record = make_record(case.suite, case.kernel, case.dtype, case.params, None, describe_error(exc), {})
+    finally:
+        release(ctx.device)
+    return record
+
+
+@dataclass
+class CollectiveSetup:
+    """How collective cases run: ``spawn`` local processes, or on an existing ``group`` (torchrun)."""
+
+    mode: str = "spawn"
+    backend: str = "gloo"
+    device_kind: str = "cpu"
+
+
+def _progress(doc: dict[str, Any], planned: list[Case], stopped: str | None) -> None:
+    ids = {r["case_id"] for r in doc["records"]}
+    finished = sum(1 for c in planned if c.case_id in ids)
+    doc["progress"] = {
+        "planned_cases": len(planned),
+        "finished_cases": finished,
+        "complete": finished == len(planned),
+        "stopped": stopped,
+    }
+
+
+def run_cases(
+    doc: dict[str, Any],
+    cases: list[Case],
+    ctx: BenchContext,
+    write: Callable[[dict[str, Any]], None],
+    deadline: float | None = None,
+    hooks: Hooks | None = None,
+    collective: CollectiveSetup | None = None,
+) -> dict[str, Any]:
+    """Measure every case of ``cases`` not yet in ``doc["records"]``, appending and writing as it goes.
+
+    Args:
+        doc: the measurement document (from :func:`kernels.records.new_document` or a resumed file).
+        cases: the planned cases, in run order.
+        ctx: device, timing policy, seed, workloads.
+        write: called with the whole document after every change (must write atomically).
+        deadline: ``time.monotonic()`` instant after which no new case starts (``--budget-s``).
+        hooks: progress callbacks.
+        collective: how to run collective cases (default: spawn gloo processes).
+
+    Returns:
+        The document; ``doc["progress"]`` says whether every planned case finished and why it stopped.
+    """
+    hooks = hooks or Hooks()
+    collective = collective or CollectiveSetup()
+    done = {r["case_id"] for r in doc["records"]}
+    pending = [c for c in cases if c.case_id not in done]
+    total = len(cases)
+    finished = [total - len(pending)]
+    _progress(doc, cases, None)
+    write(doc)
+    ctx.deadline = deadline
+
+    def add(record: dict[str, Any]) -> None:
+        doc["records"].append(record)
+        finished[0] += 1
+        _progress(doc, cases, None)
+        write(doc)
+        if hooks.done:
+            hooks.done(record, finished[0], total)
+
+    stopped: str | None = None
+    try:
+        i = 0
+        while i < len(pending):
+            if deadline is not None and time.monotonic() >= deadline:
+                stopped = "budget"
+                break
+            case = pending[i]
+            if case.suite != "collective":
+                if hooks.start:
+                    hooks.start(case, finished[0], total)
+                add(run_case(case, ctx))
+                i += 1
+                continue
+            group = [case]
+            j = i + 1
+            while (
+                j < len(pending)
+                and pending[j].suite == "collective"
+                and pending[j].params["world_size"] == case.params["world_size"]
+            ):
+                group.append(pending[j])
+                j += 1
+            _run_collective_group(group, ctx, collective, deadline, add, hooks, finished, total)
+            i = j
+        else:
+            stopped = None
+        if (
+            stopped is None
+            and deadline is not None
+            and any(c.case_id not in {r["case_id"] for r in doc["records"]} for c in cases)
+        ):
+            stopped = "budget"
+    except KeyboardInterrupt:
+        _progress(doc, cases, "interrupted")
+        write(doc)
+        raise
+    _progress(doc, cases, stopped)
+    write(doc)
+    return doc
+
+
+def _run_collective_group(
+    group: list[Case],
+    ctx: BenchContext,
+    setup: CollectiveSetup,
+    deadline: float | None,
+    add: Callable[[dict[str, Any]], None],
+    hooks: Hooks,
+    finished: list[int],
+    total: int,
+) -> None:
+    world = group[0].params["world_size"]
+    deadline_wall = None if deadline is None else time.time() + (deadline - time.monotonic())
+
+    def on_result(case: Case, timing: dict | None, error: str | None, extra: dict) -> None:
+        add(make_record(case.suite, case.kernel, case.dtype, case.params, timing, error, extra))
+
+    def on_start(case: Case) -> None:
+        if hooks.start:
+            hooks.start(case, finished[0], total)
+
+    if setup.mode == "group":
+        import torch.distributed as dist
+
+        if dist.get_world_size() != world:
+            for case in group:
+                on_result(
+                    case,
+                    None,
+                    f"unsupported: world size {world} in a torchrun group of {dist.get_world_size()}",
+                    {},
+                )
+            return
+        by_id = {c.case_id: c for c in group}
+
+        def report(message: tuple) -> None:
+            if message[0] == "start":
+                on_start(by_id[message[1]])
+            elif message[0] == "result":
+                on_result(by_id[message[1]], message[2], message[3], message[4])
+
+        collectives.run_group(group, ctx.device, ctx.policy, deadline_wall, report)
+        return
+    if setup.device_kind == "cuda":
+        import torch
+
+        if torch.cuda.device_count() < world:
+            for case in group:
+                on_result(
+                    case,
+                    None,
+                    f"unsupported: world size {world} needs {world} GPUs, "
+                    f"{torch.cuda.device_count()} visible",
+                    {},
+                )
+            return
+    try:
+        collectives.run_spawned(
+            group, world, setup.backend, setup.device_kind, ctx.policy, deadline_wall, on_result, on_start
+        )
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # the processes could not even start: record once, keep going
+        on_result(group[0], None, describe_error(exc), {})

@@ -1,0 +1,420 @@
+"""Which cases each suite measures: the sweeps, the quick subset, and cases derived from a workload.
+
+A :class:`Case` is one record to be: suite, kernel, dtype and shape parameters; its ``case_id`` is the
+record's. Full sweeps vary one axis at a time around a base point (plus a rows x dim grid for embeddings),
+which covers the cost-model axes without a Cartesian explosion. Cases that cannot fit are still listed:
+the runner records them as out-of-memory errors. Workloads are duck-typed (``planner.model.Workload``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernels.records import SUITES, case_id
+
+KB = 1024
+MB = 1024 * KB
+GB = 1024 * MB
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case to measure; ``params`` are the record's params (JSON-ready)."""
+
+    suite: str
+    kernel: str
+    dtype: str
+    params: dict[str, Any] = field(hash=False)
+
+    @property
+    def case_id(self) -> str:
+        """The record's stable id (see :func:`kernels.records.case_id`)."""
+        return case_id(self.suite, self.kernel, self.params, self.dtype)
+
+
+def _dedupe(cases: list[Case]) -> list[Case]:
+    seen: set[str] = set()
+    out = []
+    for case in cases:
+        if case.case_id not in seen:
+            seen.add(case.case_id)
+            out.append(case)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- embedding
+def _emb(
+    rows: int,
+    dim: int,
+    pooling: int,
+    batch: int,
+    dist: str = "uniform",
+    exponent: float = 0.0,
+    dtype: str = "fp32",
+    optimizers: tuple[str, ...] = ("sgd",),
+) -> list[Case]:
+    base = {
+        "rows": int(rows),
+        "dim": int(dim),
+        "pooling": int(pooling),
+        "batch": int(batch),
+        "distribution": dist,
+        "zipf_exponent": float(exponent) if dist == "zipf" else 0.0,
+    }
+    out = [Case("embedding", "embedding_bag_forward", dtype, {**base, "optimizer": "none"})]
+    out += [
+        Case("embedding", "embedding_bag_backward_update", dtype, {**base, "optimizer": opt})
+        for opt in optimizers
+    ]
+    return out
+
+
+def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
+    """Embedding-bag forward and backward+update cases (rows, dim, pooling, batch, distribution, dtype)."""
+    low = "bf16"
+    if quick:
+        return _dedupe(
+            _emb(100_000, 64, 10, 1024, optimizers=("sgd", "rowwise_adagrad"))
+            + _emb(1_000, 16, 1, 1024)
+            + _emb(10_000, 128, 20, 4096)
+            + _emb(1_000_000, 32, 20, 1024, "zipf", 1.05, optimizers=("adagrad",))
+            + _emb(1_000_000, 32, 20, 1024, "zipf", 1.2)
+            + _emb(1_000_000, 32, 20, 1024)
+            + _emb(100_000, 64, 10, 1024, dtype=low)
+        )
+    base = {"rows": 1_000_000, "dim": 64, "pooling": 20, "batch": 4096}
+    cases: list[Case] = []
+    for rows in (1_000, 10_000, 100_000, 1_000_000, 10_000_000):
+        for dim in (4, 16, 64, 128, 256):
+            cases += _emb(rows, dim, base["pooling"], base["batch"])
+    for pooling in (1, 5, 20, 50, 100):
+        cases += _emb(base["rows"], base["dim"], pooling, base["batch"])
+    for batch in (256, 1024, 4096, 16_384, 65_536):
+        cases += _emb(base["rows"], base["dim"], base["pooling"], batch)
+    for rows in (100_000, 1_000_000, 10_000_000):
+        for exponent in (1.05, 1.2):
+            cases += _emb(rows, base["dim"], base["pooling"], base["batch"], "zipf", exponent)
+    cases += _emb(
+        base["rows"],
+        base["dim"],
+        base["pooling"],
+        base["batch"],
+        optimizers=("sgd", "adagrad", "rowwise_adagrad"),
+    )
+    lows = ("bf16", "fp16") if device_kind == "cuda" else ("bf16",)
+    for low_dtype in lows:
+        for dim in (16, 64, 128):
+            cases += _emb(base["rows"], dim, base["pooling"], base["batch"], dtype=low_dtype)
+    return _dedupe(cases)
+
+
+# ------------------------------------------------------------------------------------------------ gemm
+#: (in, out) layer widths of the public DLRM MLPs (Criteo Kaggle/Terabyte, DCNv2) and their edges.
+DLRM_LAYERS = (
+    (13, 512),
+    (512, 256),
+    (256, 64),
+    (64, 16),
+    (13, 1024),
+    (512, 128),
+    (479, 1024),
+    (1024, 1024),
+    (1024, 512),
+    (512, 256),
+    (256, 1),
+    (3456, 1024),
+    (415, 512),
+    (4096, 4096),
+)
+SQUARE_SIZES = (256, 512, 1024, 2048, 4096)
+
+
+def _gemm(m: int, k: int, n: int, dtype: str, backward: bool = True) -> list[Case]:
+    params = {"batch": int(m), "in_features": int(k), "out_features": int(n)}
+    out = [Case("gemm", "linear_forward", dtype, params)]
+    if backward:
+        out.append(Case("gemm", "linear_backward", dtype, params))
+    return out
+
+
+def gemm_dtypes(device_kind: str) -> tuple[str, ...]:
+    """Dtypes swept for GEMMs: TF32 and FP16 only mean something on GPUs (TF32 on CPU is recorded failed)."""
+    return ("fp32", "tf32", "bf16", "fp16") if device_kind == "cuda" else ("fp32", "tf32", "bf16")
+
+
+def gemm_cases(device_kind: str, quick: bool) -> list[Case]:
+    """nn.Linear forward and backward over DLRM's tall-skinny MLP shapes and square sizes."""
+    if quick:
+        return _dedupe(
+            _gemm(2048, 512, 256, "fp32")
+            + _gemm(2048, 13, 512, "fp32")
+            + _gemm(4096, 1024, 1024, "fp32")
+            + _gemm(2048, 256, 64, "fp32")
+            + _gemm(2048, 64, 16, "fp32")
+            + _gemm(8192, 512, 256, "fp32")
+            + _gemm(512, 512, 512, "fp32", backward=False)
+            + _gemm(1024, 1024, 1024, "fp32", backward=False)
+            + _gemm(2048, 512, 256, "bf16")
+            + _gemm(2048, 512, 256, "tf32", backward=False)
+        )
+    cases: list[Case] = []
+    batches = (2048, 8192, 32_768) if device_kind == "cpu" else (2048, 8192, 32_768, 65_536)
+    for dtype in gemm_dtypes(device_kind):
+        for m in batches:
+            for k, n in DLRM_LAYERS:
+                cases += _gemm(m, k, n, dtype)
+        for size in SQUARE_SIZES:
+            cases += _gemm(size, size, size, dtype)
+    return _dedupe(cases)
+
+
+# ----------------------------------------------------------------------------------------- interaction
+def _dot(batch: int, features: int, dim: int, dtype: str = "fp32") -> list[Case]:
+    params = {"batch": int(batch), "features": int(features), "dim": int(dim)}
+    return [
+        Case("interaction", "dot_interaction_forward", dtype, params),
+        Case("interaction", "dot_interaction_backward", dtype, params),
+    ]
+
+
+def _dcn(batch: int, width: int, low_rank: int, dtype: str = "fp32") -> list[Case]:
+    params = {"batch": int(batch), "width": int(width), "low_rank": int(low_rank)}
+    return [
+        Case("interaction", "dcn_cross_forward", dtype, params),
+        Case("interaction", "dcn_cross_backward", dtype, params),
+    ]
+
+
+def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
+    """Dot interaction (batched Z·Zᵀ plus lower-triangle gather) and DCN cross-layer cases."""
+    if quick:
+        return _dedupe(
+            _dot(1024, 27, 16)
+            + _dot(4096, 27, 16)
+            + _dot(1024, 9, 64)
+            + _dcn(1024, 432, 64)
+            + _dcn(1024, 432, 0)
+        )
+    cases: list[Case] = []
+    for batch in (512, 2048, 8192, 32_768):
+        for features, dim in ((27, 16), (27, 128), (9, 64), (53, 64)):
+            cases += _dot(batch, features, dim)
+        for width, rank in ((432, 0), (3456, 512), (1024, 256)):
+            cases += _dcn(batch, width, rank)
+    for dtype in ("bf16",) + (("fp16",) if device_kind == "cuda" else ()):
+        cases += _dot(8192, 27, 128, dtype) + _dcn(8192, 3456, 512, dtype)
+    return _dedupe(cases)
+
+
+# ---------------------------------------------------------------------------------------------- memory
+def memory_bytes_moved(kernel: str, size: int, optimizer: str = "adagrad") -> int:
+    """Algorithmic bytes read plus written by one memory-suite op on a buffer of ``size`` bytes.
+
+    copy/h2d/d2h read and write it once (2x); elementwise ``c = a + b`` reads two and writes one (3x);
+    an SGD step reads the parameter and gradient and writes the parameter (3x); Adagrad also reads and
+    writes its squared-gradient sum (5x).
+    """
+    if kernel in ("copy", "h2d", "d2h"):
+        return 2 * size
+    if kernel == "elementwise":
+        return 3 * size
+    if kernel == "optimizer_step":
+        return (5 if optimizer == "adagrad" else 3) * size
+    raise ValueError(kernel)
+
+
+def _mem(kernel: str, size: int, pinned: bool | None = None, optimizer: str | None = None) -> Case:
+    params: dict[str, Any] = {
+        "bytes": int(size),
+        "bytes_moved": memory_bytes_moved(kernel, size, optimizer or ""),
+    }
+    if pinned is not None:
+        params["pinned"] = pinned
+    if optimizer is not None:
+        params["optimizer"] = optimizer
+    return Case("memory", kernel, "fp32", params)
+
+
+def memory_cases(device_kind: str, quick: bool) -> list[Case]:
+    """Bandwidth-versus-size cases: device copy, H2D/D2H (GPUs), elementwise add, dense optimizer step."""
+    # quick: five sizes across the cache levels; full: 1 KB .. 1 GB in steps of 4x
+    sizes = (KB, 16 * KB, 256 * KB, 4 * MB, 64 * MB) if quick else tuple(KB * 4**i for i in range(11))
+    cases: list[Case] = []
+    for size in sizes:
+        cases.append(_mem("copy", size))
+        cases.append(_mem("elementwise", size))
+    opt_sizes = (64 * KB, 4 * MB) if quick else sizes[::2]
+    for size in opt_sizes:
+        cases.append(_mem("optimizer_step", size, optimizer="adagrad"))
+        if not quick:
+            cases.append(_mem("optimizer_step", size, optimizer="sgd"))
+    if device_kind == "cuda":
+        for size in sizes:
+            for pinned in (True, False):
+                cases.append(_mem("h2d", size, pinned=pinned))
+                cases.append(_mem("d2h", size, pinned=pinned))
+    return _dedupe(cases)
+
+
+# ------------------------------------------------------------------------------------------ collective
+COLLECTIVE_KERNELS = ("all_to_all", "all_to_all_unequal", "all_reduce", "all_gather", "reduce_scatter")
+
+
+def _coll(kernel: str, size: int, world: int, per_node: int, backend: str) -> Case:
+    return Case(
+        "collective",
+        kernel,
+        "fp32",
+        {"bytes": int(size), "world_size": int(world), "ranks_per_node": int(per_node), "backend": backend},
+    )
+
+
+def collective_cases(
+    world_sizes: list[int],
+    backend: str,
+    quick: bool,
+    ranks_per_node: int | None = None,
+    sizes: list[int] | None = None,
+    kernels: tuple[str, ...] = COLLECTIVE_KERNELS,
+) -> list[Case]:
+    """Collective cases for each world size: all five kernels over message sizes (1 KB .. 1 GB)."""
+    if sizes is None:
+        sizes = [KB, 64 * KB, 4 * MB] if quick else [KB * 4**i for i in range(11)]
+    cases = []
+    for world in world_sizes:
+        per_node = ranks_per_node or world
+        for kernel in kernels:
+            for size in sizes:
+                cases.append(_coll(kernel, size, world, per_node, backend))
+    return _dedupe(cases)
+
+
+# ------------------------------------------------------------------------------------------------ dlrm
+def workload_sha256(workload: Any) -> str:
+    """SHA-256 of the workload's canonical JSON (``dataclasses.asdict``, sorted keys, no spaces)."""
+    data = dataclasses.asdict(workload) if dataclasses.is_dataclass(workload) else dict(vars(workload))
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def dlrm_case(workload: Any, batch: int | None = None) -> Case:
+    """One whole-training-step case of ``workload`` at ``batch`` samples (default: its batch size)."""
+    training = workload.training
+    precision = str(training.precision)
+    dtype = precision if precision in ("fp32", "tf32", "bf16", "fp16") else "fp32"
+    return Case(
+        "dlrm",
+        "dlrm_train_step",
+        dtype,
+        {
+            "workload": str(workload.name),
+            "batch": int(batch or training.batch_size),
+            "precision": precision,
+            "optimizer": str(training.optimizer),
+            "devices": 1,
+            "workload_sha256": workload_sha256(workload),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------- from workload
+def _mlp_shapes(width_in: int, widths: Any) -> list[tuple[int, int]]:
+    shapes, current = [], int(width_in)
+    for width in widths:
+        shapes.append((current, int(width)))
+        current = int(width)
+    return shapes
+
+
+def cases_for_workload(
+    workload: Any,
+    suites: list[str],
+    device_kind: str,
+    world_sizes: list[int],
+    backend: str,
+    ranks_per_node: int | None = None,
+) -> list[Case]:
+    """Cases derived from the shapes ``workload`` runs (its tables, MLP layers, interaction, messages)."""
+    m, t = workload.model, workload.training
+    batch = int(t.batch_size)
+    dim = int(m.embedding_dim)
+    precision = str(t.precision)
+    dtype = precision if precision in ("fp32", "tf32", "bf16", "fp16") else "fp32"
+    access = t.access
+    dist = "zipf" if getattr(access, "kind", "uniform") == "zipf" else "uniform"
+    exponent = float(getattr(access, "exponent", 0.0) or 0.0)
+    sparse_opt = str(getattr(t, "sparse_optimizer", None) or t.optimizer)
+    if sparse_opt == "adam":
+        sparse_opt = "adagrad"  # the embedding suite runs SGD/Adagrad/row-wise Adagrad; Adam is not swept
+    emb_dtype = str(getattr(t, "embedding_precision", "fp32") or "fp32")
+    tables = sorted({(int(tab.rows), max(1, round(float(tab.pooling)))) for tab in m.tables})
+    n_tables = sum(int(getattr(tab, "count", 1)) for tab in m.tables)
+    features = n_tables + 1
+    if m.interaction.kind == "dot":
+        inter_width = dim + features * (features - 1) // 2
+    else:
+        inter_width = int(m.bottom_mlp[-1]) + n_tables * dim
+    layers = _mlp_shapes(int(m.dense_features), m.bottom_mlp) + _mlp_shapes(inter_width, m.top_mlp)
+    dense_params = sum(i * o + o for i, o in layers)
+    cases: list[Case] = []
+    if "embedding" in suites:
+        for rows, pooling in tables:
+            cases += _emb(rows, dim, pooling, batch, dist, exponent, emb_dtype, optimizers=(sparse_opt,))
+    if "gemm" in suites:
+        for k, n in layers:
+            cases += _gemm(batch, k, n, dtype)
+    if "interaction" in suites:
+        if m.interaction.kind == "dot":
+            cases += _dot(batch, features, dim, dtype)
+        elif m.interaction.kind == "dcn":
+            cases += _dcn(batch, inter_width, int(m.interaction.low_rank), dtype)
+    if "memory" in suites:
+        dense_bytes = max(KB, 4 * dense_params)
+        act_bytes = max(KB, 4 * batch * max(o for _, o in layers))
+        opt = "sgd" if t.optimizer == "sgd" else "adagrad"
+        cases += [
+            _mem("optimizer_step", dense_bytes, optimizer=opt),
+            _mem("copy", act_bytes),
+            _mem("elementwise", act_bytes),
+        ]
+        if device_kind == "cuda":
+            input_bytes = batch * (4 * int(m.dense_features) + 8 * int(sum(p for _, p in tables)))
+            cases += [_mem("h2d", max(KB, input_bytes), pinned=True)]
+    if "collective" in suites:
+        for world in world_sizes:
+            per_rank = max(1, batch // world)
+            a2a = max(KB, per_rank * n_tables * dim * 4)
+            cases += collective_cases(
+                [world], backend, False, ranks_per_node, [a2a], ("all_to_all", "all_to_all_unequal")
+            )
+            cases += collective_cases(
+                [world], backend, False, ranks_per_node, [max(KB, 4 * dense_params)], ("all_reduce",)
+            )
+    if "dlrm" in suites:
+        cases.append(dlrm_case(workload))
+    return _dedupe(cases)
+
+
+def order_for_budget(cases: list[Case], whole_first: tuple[str, ...] = ()) -> list[Case]:
+    """Order cases so every suite gets measured early: the first case of each suite (all cases of the
+    suites in ``whole_first``), then the rest in suite order. A run stopped by its budget then still
+    covers every suite."""
+    by_suite: dict[str, list[Case]] = {s: [] for s in SUITES}
+    for case in cases:
+        by_suite[case.suite].append(case)
+    head: list[Case] = []
+    tail: list[Case] = []
+    for suite in SUITES:
+        group = by_suite[suite]
+        if not group:
+            continue
+        if suite in whole_first:
+            head += group
+        else:
+            head.append(group[0])
+            tail += group[1:]
+    return head + tail

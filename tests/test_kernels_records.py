@@ -1,0 +1,170 @@
+"""The measurement record schema, timing statistics, index generators and case planning."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from kernels import specs
+from kernels.records import (
+    SCHEMA_VERSION,
+    RecordSchemaError,
+    case_id,
+    make_record,
+    new_document,
+    validate_document,
+    validate_record,
+)
+from kernels.timing import TimingPolicy, is_stable, measure, percentile, summarize
+
+TIMING = {"median_s": 2e-3, "p10_s": 1e-3, "p90_s": 3e-3, "reps": 7}
+GEMM = {"batch": 2048, "in_features": 512, "out_features": 256}
+ENV = {
+    k: None
+    for k in (
+        "device_name",
+        "compute_units",
+        "memory_bytes",
+        "clocks",
+        "driver",
+        "cuda",
+        "torch",
+        "cpu_model",
+        "threads",
+        "hostname",
+        "date",
+        "git_commit",
+        "python",
+        "platform",
+    )
+}
+ENV["device_kind"] = "cpu"
+
+
+def test_record_has_the_fixed_layout():
+    rec = make_record("gemm", "linear_forward", "fp32", GEMM, TIMING, extra={"flops": 1.0})
+    assert set(rec) == {"case_id", "suite", "kernel", "dtype", "params", "timing", "error", "extra"}
+    assert rec["case_id"] == "gemm/linear_forward/fp32/batch=2048,in_features=512,out_features=256"
+    assert rec["timing"] == TIMING and rec["error"] is None
+
+
+def test_case_id_is_stable_under_key_order_and_whole_floats():
+    a = case_id("embedding", "embedding_bag_forward", {"rows": 10, "zipf_exponent": 0.0}, "fp32")
+    b = case_id("embedding", "embedding_bag_forward", {"zipf_exponent": 0, "rows": 10}, "fp32")
+    assert a == b
+
+
+def test_failed_record_has_error_and_no_timing():
+    rec = make_record("gemm", "linear_forward", "tf32", GEMM, TIMING, error="unsupported: tf32")
+    assert rec["timing"] is None and rec["error"].startswith("unsupported")
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda r: r.pop("timing"), "record.timing"),
+        (lambda r: r.__setitem__("suite", "nope"), "record.suite"),
+        (lambda r: r.__setitem__("kernel", "conv2d"), "record.kernel"),
+        (lambda r: r.__setitem__("dtype", "fp64"), "record.dtype"),
+        (lambda r: r["params"].pop("batch"), "record.params.batch"),
+        (lambda r: r["params"].__setitem__("batch", "big"), "record.params.batch"),
+        (lambda r: r["timing"].__setitem__("reps", 0), "record.timing.reps"),
+        (lambda r: r["timing"].__setitem__("median_s", float("nan")), "record.timing.median_s"),
+        (lambda r: r["timing"].__setitem__("p10_s", 1.0), "record.timing"),
+        (lambda r: r.__setitem__("case_id", "other"), "record.case_id"),
+        (lambda r: r.__setitem__("error", "boom"), "record.timing"),
+        (lambda r: r.__setitem__("timing", None), "record.timing"),
+    ],
+)
+def test_bad_records_name_the_field(mutate, field):
+    rec = make_record("gemm", "linear_forward", "fp32", GEMM, TIMING)
+    mutate(rec)
+    with pytest.raises(RecordSchemaError) as info:
+        validate_record(rec)
+    assert info.value.field == field
+
+
+def test_document_checks_version_env_and_duplicates():
+    doc = new_document(ENV, {"quick": True})
+    assert doc["schema_version"] == SCHEMA_VERSION
+    doc["records"].append(make_record("gemm", "linear_forward", "fp32", GEMM, TIMING))
+    validate_document(doc)
+    dup = copy.deepcopy(doc)
+    dup["records"].append(copy.deepcopy(doc["records"][0]))
+    with pytest.raises(RecordSchemaError, match="duplicate"):
+        validate_document(dup)
+    old = dict(doc, schema_version=0)
+    with pytest.raises(RecordSchemaError) as info:
+        validate_document(old)
+    assert info.value.field == "schema_version"
+    no_env = {k: v for k, v in doc.items() if k != "env"}
+    with pytest.raises(RecordSchemaError):
+        validate_document(no_env)
+
+
+def test_every_suite_kernel_schema_accepts_planned_cases():
+    for kind in ("cpu", "cuda"):
+        cases = (
+            specs.embedding_cases(kind, False)
+            + specs.gemm_cases(kind, False)
+            + specs.interaction_cases(kind, False)
+            + specs.memory_cases(kind, False)
+            + specs.collective_cases([2, 4], "gloo", False)
+        )
+        for case in cases:
+            make_record(case.suite, case.kernel, case.dtype, case.params, TIMING)
+        assert len({c.case_id for c in cases}) == len(cases)
+
+
+def test_percentiles_and_summary():
+    values = [float(v) for v in range(1, 11)]
+    assert percentile(values, 50) == pytest.approx(5.5)
+    assert percentile(values, 10) == pytest.approx(1.9)
+    timing = summarize(values)
+    assert timing.reps == 10 and timing.p10_s <= timing.median_s <= timing.p90_s
+
+
+def test_measure_stops_when_stable_and_rotates_inputs():
+    seen = []
+    timing = measure(
+        lambda rep: seen.append(rep),
+        "cpu",
+        TimingPolicy(warmup=2, min_reps=5, max_reps=50, max_time_s=5.0, rel_tol=10.0),
+    )
+    assert timing.reps == 5
+    assert seen == list(range(7))  # warm-up reps 0-1, then timed reps 2-6: inputs rotate by index
+    assert is_stable([1.0, 1.0, 1.0, 1.0], 0.01)
+    assert not is_stable([1.0, 1.0, 2.0, 2.0], 0.01)
+
+
+def test_zipf_indices_are_bounded_skewed_and_scattered():
+    torch = pytest.importorskip("torch")
+    from kernels.indices import sample_indices
+
+    for rows in (1000, 5_000_000):
+        ids = sample_indices(rows, 20_000, "zipf", 1.2, seed=1)
+        assert int(ids.min()) >= 0 and int(ids.max()) < rows
+        counts = torch.bincount(ids, minlength=rows)
+        hottest = torch.topk(counts, 5).indices
+        assert int(counts.max()) > 20  # skewed: a hot id repeats far more than uniform would
+        assert int(hottest.max() - hottest.min()) > rows // 10  # hot ids spread over the table
+    uniform = sample_indices(1000, 20_000, "uniform", seed=1)
+    assert int(torch.bincount(uniform).max()) < 60
+    assert torch.equal(
+        sample_indices(1000, 50, "zipf", 1.05, seed=3), sample_indices(1000, 50, "zipf", 1.05, seed=3)
+    )
+
+
+def test_quick_plan_covers_all_suites_and_orders_for_budget():
+    cases = (
+        specs.embedding_cases("cpu", True)
+        + specs.gemm_cases("cpu", True)
+        + specs.interaction_cases("cpu", True)
+        + specs.memory_cases("cpu", True)
+        + specs.collective_cases([2], "gloo", True)
+    )
+    ordered = specs.order_for_budget(cases, ("collective",))
+    assert [c.suite for c in ordered[:4]] == ["embedding", "gemm", "interaction", "memory"]
+    assert all(c.suite == "collective" for c in ordered[4 : 4 + 15])
+    assert sorted(c.case_id for c in ordered) == sorted(c.case_id for c in cases)

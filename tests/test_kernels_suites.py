@@ -1,0 +1,120 @@
+"""Each suite measures a tiny case; failures become records; collectives run in 2 processes on CPU."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from kernels import specs  # noqa: E402
+from kernels.device import BenchContext  # noqa: E402
+from kernels.dlrm import build_reference_dlrm, measure_training_steps  # noqa: E402
+from kernels.records import validate_record  # noqa: E402
+from kernels.runner import run_case  # noqa: E402
+from kernels.timing import TimingPolicy  # noqa: E402
+from planner.workload import load_workload  # noqa: E402
+
+FAST = TimingPolicy(warmup=1, min_reps=3, max_reps=3, max_time_s=0.2)
+
+
+@pytest.fixture
+def ctx():
+    return BenchContext(
+        device="cpu", policy=FAST, seed=0, rotate=2, quick=True, workloads={"tiny": load_workload("tiny")}
+    )
+
+
+def _ok(record):
+    validate_record(record)
+    assert record["error"] is None, record["error"]
+    assert record["timing"]["median_s"] > 0
+    return record
+
+
+def test_embedding_forward_and_backward_update(ctx):
+    fwd = _ok(run_case(specs._emb(5000, 8, 4, 64, "zipf", 1.05)[0], ctx))
+    assert 0 < fwd["extra"]["unique_rows"] <= 256 and fwd["extra"]["bytes_per_elem"] == 4
+    for opt in ("sgd", "adagrad", "rowwise_adagrad"):
+        case = specs._emb(5000, 8, 4, 64, optimizers=(opt,))[1]
+        rec = _ok(run_case(case, ctx))
+        extra = rec["extra"]
+        assert extra["fwd_bwd_update_median_s"] >= rec["timing"]["median_s"]
+        assert "forward_median_s" in extra
+
+
+def test_gemm_interaction_memory(ctx):
+    for case in (
+        specs._gemm(64, 32, 16, "fp32")
+        + specs._gemm(64, 32, 16, "bf16")
+        + specs._dot(32, 5, 8)
+        + specs._dcn(32, 24, 4)
+        + specs._dcn(32, 24, 0)
+        + [
+            specs._mem("copy", 4096),
+            specs._mem("elementwise", 4096),
+            specs._mem("optimizer_step", 4096, optimizer="adagrad"),
+        ]
+    ):
+        rec = _ok(run_case(case, ctx))
+        if case.suite == "memory":
+            assert rec["extra"]["bandwidth_bytes_per_s"] > 0
+
+
+def test_unsupported_and_out_of_memory_cases_are_recorded(ctx):
+    tf32 = run_case(specs._gemm(64, 32, 16, "tf32", backward=False)[0], ctx)
+    validate_record(tf32)
+    assert tf32["timing"] is None and tf32["error"].startswith("unsupported")
+    huge = run_case(specs._emb(10**12, 256, 1, 64)[0], ctx)
+    validate_record(huge)
+    assert huge["timing"] is None and huge["error"].startswith("out of memory")
+    h2d = run_case(specs._mem("h2d", 4096, pinned=True), ctx)
+    assert h2d["error"].startswith("unsupported")
+
+
+def test_dlrm_case(ctx):
+    rec = _ok(run_case(specs.dlrm_case(ctx.workloads["tiny"]), ctx))
+    assert rec["params"]["workload"] == "tiny" and len(rec["params"]["workload_sha256"]) == 64
+    assert rec["extra"]["peak_memory_bytes"] > 0
+
+
+def test_reference_dlrm_shapes_and_variants():
+    tiny = load_workload("tiny")
+    model = build_reference_dlrm(tiny)
+    assert len(model.embeddings) == 4 and all(e.sparse and e.mode == "sum" for e in model.embeddings)
+    dense = torch.rand(3, 4)
+    sparse = [torch.zeros(3, bag, dtype=torch.int64) for _, bag in model.table_shapes]
+    assert model(dense, sparse).shape == (3,)
+    m = tiny.model
+    dcn = dataclasses.replace(
+        tiny,
+        model=dataclasses.replace(
+            m, interaction=dataclasses.replace(m.interaction, kind="dcn", cross_layers=2, low_rank=4)
+        ),
+        training=dataclasses.replace(tiny.training, optimizer="rowwise_adagrad", precision="bf16"),
+    )
+    result = measure_training_steps(dcn, steps=3, warmup=1, threads=1, batch_size=32)
+    assert set(result) >= {
+        "median_s",
+        "p10_s",
+        "p90_s",
+        "reps",
+        "peak_memory_bytes",
+        "device_name",
+        "threads",
+    }
+    assert result["reps"] == 3 and result["threads"] == 1 and result["peak_memory_bytes"] > 0
+
+
+def test_collectives_run_in_two_gloo_processes():
+    from kernels.collectives import run_spawned, unequal_splits
+
+    assert sum(unequal_splits(3, 0, 2)) == sum(unequal_splits(3, 2, 2)) == 12
+    cases = specs.collective_cases([2], "gloo", True, sizes=[4096])
+    got = {}
+    run_spawned(cases, 2, "gloo", "cpu", FAST, None, lambda c, t, e, x: got.__setitem__(c.kernel, (t, e, x)))
+    assert set(got) == set(specs.COLLECTIVE_KERNELS)
+    for kernel, (timing, error, extra) in got.items():
+        assert error is None, (kernel, error)
+        assert timing["median_s"] > 0 and extra["busbw_bytes_per_s"] > 0 and extra["implementation"]
