@@ -48,6 +48,10 @@ def _summary(profile) -> dict:
     }
 
 
+def _label(row: dict) -> str:
+    return row["name"] + (" (calibrated)" if row["calibrated"] else "")
+
+
 @app.command("list")
 def list_profiles(json_out: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """List the shipped hardware profiles with their headline figures."""
@@ -59,11 +63,14 @@ def list_profiles(json_out: bool = typer.Option(False, "--json", help="Print a J
         return
     table = Table(title="Hardware profiles (dense peaks; bandwidths per direction)")
     for col in ("name", "bf16 peak", "HBM", "HBM BW", "intra-node link", "$/device-h"):
-        table.add_column(col, justify="left" if col == "name" else "right")
+        if col == "name":
+            table.add_column(col, no_wrap=True, min_width=max(len(_label(r)) for r in rows))
+        else:
+            table.add_column(col, justify="right")
     for r in rows:
         price = r["usd_per_device_hour"]
         table.add_row(
-            r["name"] + (" [calibrated]" if r["calibrated"] else ""),
+            _label(r),
             fmt_rate(r["bf16_peak_flops"], "FLOP/s"),
             fmt_bytes(r["hbm_bytes"]),
             fmt_rate(r["hbm_bandwidth_bytes_per_s"]),

@@ -44,7 +44,10 @@ def list_workloads(json_out: bool = typer.Option(False, "--json", help="Print a 
     table = Table(title="Workload presets")
     for col in ("name", "tables", "embedding params", "embedding bytes", "dense params", "lookups/sample",
                 "FLOP/sample", "batch"):
-        table.add_column(col, justify="left" if col == "name" else "right")
+        if col == "name":
+            table.add_column(col, no_wrap=True, min_width=max(len(r["name"]) for r in rows))
+        else:
+            table.add_column(col, justify="right")
     for r in rows:
         table.add_row(r["name"], str(r["tables"]), fmt_count(r["embedding_params"]),
                       fmt_bytes(r["embedding_bytes"]), fmt_count(r["dense_params"]),
