@@ -1,0 +1,202 @@
+"""Embedding-bag cost model: bytes moved at the access granularity, split by a cache-hit model.
+
+After Lin et al. (arXiv 2201.07821; perf_models.md 1). Each looked-up row costs ``ceil(dim * elem /
+access_bytes) * access_bytes`` bytes (32 B sectors on GPUs, 64 B lines on CPUs), so small rows are less
+efficient per useful byte; each lookup also costs ``lookup_overhead_bytes`` of issue work expressed at
+memory bandwidth (Lin's 1.55x / 1.1x penalties for narrow rows). Rows that are in the last-level cache are
+served at ``cache_bandwidth_ratio`` times the memory rate. The cache holds the hottest rows (independent
+reference model): with ``K = cache_fraction * cache_bytes / row_bytes`` cached rows the hit fraction is
+``K / rows`` for uniform access and the Zipf mass of the top ``K`` ranks for skewed access.
+
+Forward (gather + sum)::
+
+    time_s = launches * fixed_s + [L * row_bytes * ((1 - hit) + hit / cache_bandwidth_ratio)
+             + L * lookup_overhead_bytes + index_and_output_bytes] / (memory_bandwidth * bandwidth_fraction)
+
+Backward with the optimizer update: the sparse gradient (one row per lookup, ``backward_value_passes``
+passes over it), coalesced to the ``U`` unique rows touched (binomial / Zipf model of distinct draws); each
+unique row's weight and optimizer state are read and written through the same cache model, and each of the
+optimizer's element-wise ops makes one more pass over the ``U`` touched values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+
+from planner.cost.params import DeviceFigures, ParamSpec, ceil_div, launch_basis
+from planner.model import EfficiencySpec
+
+FAMILY = "embedding"
+
+#: Kernel launches of one op, counted from the PyTorch eager path the reference model uses. Forward: one
+#: fused embedding_bag. Backward: the sparse embedding_bag backward (3 ops) plus the update: SGD adds the
+#: sparse gradient in place (coalesce + index_add: 2); torch's sparse Adagrad coalesces, squares, builds
+#: sparse tensors, adds into the state, masks it, takes sqrt, adds eps, divides and adds (10); the row-wise
+#: Adagrad of kernels/optim.py coalesces, squares, means, index_adds, index_selects, sqrt, adds eps, divides,
+#: multiplies and index_adds (10); sparse Adam updates two moments with bias corrections (13).
+#: FBGEMM's fused kernels launch fewer, which the fitted ``backward_fixed_s`` absorbs.
+FORWARD_LAUNCHES = 1
+BACKWARD_LAUNCHES = {"none": 3, "sgd": 5, "adagrad": 13, "rowwise_adagrad": 13, "adam": 16}
+#: Launches of the backward proper; the rest are the optimizer's ops, each one pass (read + write) over the
+#: touched rows' values.
+BACKWARD_BASE_LAUNCHES = 3
+
+#: Optimizer state read + written per updated row, in units of the row's bytes (Adagrad: one squared-gradient
+#: row; Adam: two moments) or, for row-wise Adagrad, one fp32 scalar per row in its own access unit.
+_STATE_ROWS = {"none": 0.0, "sgd": 0.0, "adagrad": 2.0, "adam": 4.0}
+
+#: Bytes of one int64 index or offset (PyTorch embedding_bag takes int64 indices and offsets).
+INDEX_BYTES = 8
+
+_EXACT_RANKS = 1024
+_EXACT_UNIQUE_RANKS = 64
+#: Ranks beyond the exact head are grouped in geometric buckets of this ratio (error well below 1%).
+_BUCKET_RATIO = 1.1
+
+
+def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
+    """The embedding parameters with their datasheet defaults."""
+    launch = float(efficiency.kernel_launch_s)
+    return {
+        "bandwidth_fraction": ParamSpec(
+            "bandwidth_fraction", float(efficiency.hbm_fraction),
+            "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)", 1e-5, 1.5,
+            "fraction of device.hbm_bandwidth_bytes_per_s"),
+        "cache_bandwidth_ratio": ParamSpec(
+            "cache_bandwidth_ratio", 2271.0 / 1391.0,
+            "Lin et al. A100: peak L2 2271 GB/s over max measured DRAM 1391 GB/s (perf_models.md 1)",
+            0.5, 100.0, "x memory bandwidth"),
+        "cache_fraction": ParamSpec(
+            "cache_fraction", 0.9, "Lin et al.: 0.9 x L2 bytes hold embedding rows (perf_models.md 1)",
+            1e-3, 4.0, "fraction of device.l2_bytes"),
+        "miss_overhead_bytes": ParamSpec(
+            "miss_overhead_bytes", float(efficiency.embedding_access_bytes),
+            "one extra access unit (efficiency.embedding_access_bytes) per missed row: a random row pays "
+            "DRAM latency/activation beyond its sectors (assumed; Lin et al. count sectors only)",
+            1e-3, 1e5, "bytes-equivalent per missed row"),
+        "lookup_overhead_bytes": ParamSpec(
+            "lookup_overhead_bytes", 0.55 * 128,
+            "Lin et al.: time x1.55 for rows of dim <= 32 (fp32: 128 B), i.e. 0.55 x 128 B per lookup",
+            1e-3, 1e5, "bytes-equivalent per lookup"),
+        "backward_value_passes": ParamSpec(
+            "backward_value_passes", 2.0,
+            "the per-lookup gradient rows (and their indices) are written by the backward and read once by "
+            "the coalescing update: two passes (fitted where measured: sorting adds passes on CPUs)",
+            0.1, 1e3, "passes over lookups x (dim x elem + index) bytes"),
+        "fixed_s": ParamSpec("fixed_s", launch, launch_basis(), 1e-8, 1e-2, "s per launch"),
+        "backward_fixed_s": ParamSpec("backward_fixed_s", launch, launch_basis(), 1e-8, 1e-2,
+                                      "s per launch"),
+    }
+
+
+@lru_cache(maxsize=64)
+def _prefix_harmonic(s: float) -> tuple[float, ...]:
+    """Partial sums of k^-s for k = 0 .. 1024 (cached per exponent)."""
+    sums = [0.0]
+    for k in range(1, _EXACT_RANKS + 1):
+        sums.append(sums[-1] + k ** -s)
+    return tuple(sums)
+
+
+def _harmonic(n: float, s: float) -> float:
+    """Generalised harmonic number H(n, s) = sum_{k<=n} k^-s (exact to 1024 terms, then the integral)."""
+    if n <= 0:
+        return 0.0
+    total = _prefix_harmonic(s)[min(int(n), _EXACT_RANKS)]
+    if n > _EXACT_RANKS:
+        a, b = _EXACT_RANKS + 0.5, n + 0.5
+        total += math.log(b / a) if abs(s - 1.0) < 1e-9 else (b ** (1 - s) - a ** (1 - s)) / (1 - s)
+    return total
+
+
+@lru_cache(maxsize=4096)
+def hit_fraction(rows: float, cached_rows: float, zipf_exponent: float) -> float:
+    """Fraction of lookups served from cache when the ``cached_rows`` hottest rows are resident."""
+    if cached_rows >= rows:
+        return 1.0
+    if cached_rows <= 0:
+        return 0.0
+    if zipf_exponent <= 0:
+        return cached_rows / rows
+    return min(1.0, _harmonic(cached_rows, zipf_exponent) / _harmonic(rows, zipf_exponent))
+
+
+@lru_cache(maxsize=4096)
+def unique_rows(rows: int, lookups: float, zipf_exponent: float = 0.0) -> float:
+    """Expected number of distinct rows among ``lookups`` draws (binomial model; bounded Zipf if skewed)."""
+    if rows <= 0 or lookups <= 0:
+        return 0.0
+    if zipf_exponent <= 0:
+        return rows * -math.expm1(lookups * math.log1p(-1.0 / rows)) if rows > 1 else 1.0
+    s = zipf_exponent
+    norm = _harmonic(rows, s)
+    total = 0.0
+    for k in range(1, min(rows, _EXACT_UNIQUE_RANKS) + 1):
+        p = k ** -s / norm
+        total += -math.expm1(lookups * math.log1p(-p)) if p < 1 else 1.0
+    lo = float(_EXACT_UNIQUE_RANKS + 1)
+    while lo <= rows:
+        hi = min(float(rows), math.floor(lo * _BUCKET_RATIO) + 1.0)
+        count = hi - lo + 1.0
+        p = math.sqrt(lo * hi) ** -s / norm
+        total += count * -math.expm1(lookups * math.log1p(-p))
+        lo = hi + 1.0
+    return min(total, float(rows), lookups)
+
+
+def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
+    """Bytes one row costs at the memory system's access granularity."""
+    return ceil_div(dim * elem_bytes, access_bytes) * access_bytes
+
+
+def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim: int, pooling: float,
+                     batch: int, elem_bytes: int, phase: str, optimizer: str = "sgd",
+                     zipf_exponent: float = 0.0, footprint_rows: float | None = None,
+                     ) -> tuple[float, dict[str, float]]:
+    """Time of one embedding-bag op in seconds, and its parts (fixed, cache, memory, overhead).
+
+    ``footprint_rows`` is the number of distinct rows the access stream touches over many steps (default
+    ``rows``: training draws new batches); a benchmark rotating a few batches touches fewer.
+    """
+    lookups = batch * pooling
+    rbytes = row_bytes(dim, elem_bytes, fig.access_bytes)
+    footprint = float(rows if footprint_rows is None else min(rows, max(footprint_rows, 1.0)))
+    cached_rows = p["cache_fraction"] * fig.cache_bytes / rbytes
+    hit = hit_fraction(footprint, cached_rows, zipf_exponent)
+    bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    row_cost = (1.0 - hit) + hit / p["cache_bandwidth_ratio"]  # memory-rate bytes per row byte
+    if phase == "forward":
+        launches = FORWARD_LAUNCHES
+        fixed = launches * p["fixed_s"]
+        rows_s = lookups * (rbytes * row_cost + (1.0 - hit) * p["miss_overhead_bytes"]) / bandwidth
+        overhead_s = lookups * p["lookup_overhead_bytes"] / bandwidth
+        stream_s = (lookups * INDEX_BYTES + batch * INDEX_BYTES + batch * dim * elem_bytes) / bandwidth
+    else:
+        launches = BACKWARD_LAUNCHES.get(optimizer, BACKWARD_LAUNCHES["adagrad"])
+        fixed = launches * p["backward_fixed_s"]
+        touched = unique_rows(rows, lookups, zipf_exponent)
+        value_bytes = dim * elem_bytes
+        if optimizer == "rowwise_adagrad":
+            state = 2.0 * fig.access_bytes
+        else:
+            state = _STATE_ROWS.get(optimizer, 2.0) * rbytes
+        update_bytes = touched * (2.0 * rbytes + state) if optimizer != "none" else 0.0
+        rows_s = (update_bytes * row_cost + touched * (1.0 - hit) * p["miss_overhead_bytes"]) / bandwidth
+        update_passes = max(launches - BACKWARD_BASE_LAUNCHES, 0)
+        grad_bytes = (batch * value_bytes
+                      + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
+                      + 2.0 * touched * value_bytes * (1 + update_passes))
+        overhead_s = 0.0
+        stream_s = grad_bytes / bandwidth
+    total = fixed + rows_s + overhead_s + stream_s
+    return total, {"fixed_s": fixed, "rows_s": rows_s, "lookup_overhead_s": overhead_s,
+                   "stream_s": stream_s, "hit_fraction": hit}
+
+
+def launches_for(phase: str, optimizer: str) -> int:
+    """Kernel launches one embedding op implies."""
+    if phase == "forward":
+        return FORWARD_LAUNCHES
+    return BACKWARD_LAUNCHES.get(optimizer, BACKWARD_LAUNCHES["adagrad"])

@@ -1,0 +1,105 @@
+"""What every cost-model family shares: the device figures it reads and the description of its parameters.
+
+A family's parameters are physically meaningful and, where possible, *relative to a datasheet figure*
+(a fraction of the dtype's peak, of the memory bandwidth, of a link), so that a profile derived from a
+calibrated one keeps the fitted fractions and its times scale with the changed datasheet figures (the
+transfer rule; see :mod:`planner.cost.registry`). Absolute parameters (fixed per-launch costs, latencies)
+describe the host software and the interconnect's protocol; they transfer unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+#: Bytes per element of each training precision (IEEE sizes; tf32 is stored as fp32).
+ELEM_BYTES: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a family: its datasheet default, the basis of that default, bounds and unit.
+
+    ``log_scale`` parameters are fitted in log space (all of ours are positive scale parameters).
+    """
+
+    name: str
+    default: float
+    basis: str
+    lower: float
+    upper: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class DeviceFigures:
+    """The datasheet figures of one profile that the formulas read, in SI units (plain floats: hot path).
+
+    ``cache_bytes`` is the last cache level before memory (GPU L2, CPU LLC); ``compute_units`` are SMs,
+    compute units or cores; ``tile`` is the output tile one unit computes at a time in a GEMM.
+    """
+
+    kind: str
+    peak_flops: dict[str, float]
+    memory_bandwidth_bytes_per_s: float
+    cache_bytes: float
+    compute_units: int
+    host_link_bandwidth_bytes_per_s: float
+    intra_bandwidth_bytes_per_s: float
+    network_bandwidth_bytes_per_s: float
+    access_bytes: int
+    tile: tuple[int, int]
+
+    def peak_for(self, precision: str) -> float:
+        """Dense peak FLOP/s for ``precision``, falling back to the nearest listed dtype (as the profile)."""
+        value = self.peak_flops.get(precision)
+        if value is not None:
+            return value
+        order = {
+            "fp8": ("bf16", "fp16", "tf32", "fp32"),
+            "bf16": ("fp16", "tf32", "fp32"),
+            "fp16": ("bf16", "tf32", "fp32"),
+            "tf32": ("fp32",),
+            "fp32": ("tf32", "bf16"),
+        }.get(precision, ("fp32",))
+        for dtype in order:
+            if dtype in self.peak_flops:
+                return self.peak_flops[dtype]
+        return min(self.peak_flops.values())
+
+
+#: GEMM output tile per compute unit. GPUs: 128 x 128 is the default CUTLASS/cuBLAS threadblock tile for
+#: large GEMMs (NeuSight, perf_models.md 3, reads the library's tile from a profiled table). CPUs: 8 x 16,
+#: the order of an AVX-512 SGEMM register block (rows x 16 fp32 lanes; assumed: quantisation is small there).
+GPU_TILE = (128, 128)
+CPU_TILE = (8, 16)
+
+
+def device_figures(profile: Any) -> DeviceFigures:
+    """Extract the formula inputs of a :class:`planner.model.HardwareProfile` (once per cost model)."""
+    dev = profile.device
+    node = profile.node
+    return DeviceFigures(
+        kind=str(profile.kind),
+        peak_flops={str(k): float(v) for k, v in dev.peak_flops.items()},
+        memory_bandwidth_bytes_per_s=float(dev.hbm_bandwidth_bytes_per_s),
+        cache_bytes=float(dev.l2_bytes),
+        compute_units=int(dev.sm_count),
+        host_link_bandwidth_bytes_per_s=float(node.host_link_bandwidth_bytes_per_s),
+        intra_bandwidth_bytes_per_s=float(node.intra_bandwidth_bytes_per_s),
+        network_bandwidth_bytes_per_s=float(profile.network.per_device_bandwidth_bytes_per_s),
+        access_bytes=int(profile.efficiency.embedding_access_bytes),
+        tile=CPU_TILE if profile.kind == "cpu" else GPU_TILE,
+    )
+
+
+def ceil_div(a: float, b: float) -> int:
+    """Smallest integer >= a / b for positive a, b."""
+    return math.ceil(a / b - 1e-12)
+
+
+def launch_basis() -> str:
+    """The basis of every family's default per-launch fixed cost (see ``fixed_s`` parameters)."""
+    return ("efficiency.kernel_launch_s of the profile: a launch-bound op takes about one launch latency "
+            "(Lin et al., arXiv 2201.07821: 10 us launch, 5 us GPU kernel overhead; perf_models.md 1)")

@@ -1,0 +1,87 @@
+"""``recplan calibrate``: writes a valid calibrated profile with provenance; refuses bad input with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+from test_calibration_synthetic import ENV, make_measurements
+
+from planner.cost.registry import build_cost_model, figure_status
+from planner.hardware import derive_profile, load_profile, profile_from_mapping
+from planner.interfaces import MemoryOp
+
+
+def test_calibrate_writes_a_profile_that_validates_and_drives_the_cost_model(cli, tmp_path):
+    measured = make_measurements(tmp_path / "m.json")
+    out = tmp_path / "cpu-test.yaml"
+    result = cli("calibrate", measured, "--out", out)
+    assert result.code == 0, result.err
+    for family in ("gemm", "embedding", "interaction", "memory", "collective", "overhead"):
+        assert family in result.out
+    assert "median" in result.out and "p90" in result.out
+    profile = load_profile(out)
+    cal = profile.calibration
+    assert profile.name == "cpu-test" and profile.kind == "cpu"
+    assert cal["device_name"] == "Synthetic CPU" and cal["measured"]["files"][0]["sha256"]
+    assert cal["measured"]["env"]["torch"] == "synthetic"
+    assert cal["families"]["memory"]["status"] == "measured"
+    assert cal["families"]["memory"]["cv"]["median_abs_pct_err"] < 5
+    assert profile.figures["efficiency.hbm_fraction"].status == "measured"
+    fitted = cal["families"]["memory"]["params"]["bandwidth_fraction"]["value"]
+    assert profile.efficiency.hbm_fraction == fitted
+    status = figure_status(profile)
+    assert status["calibration.gemm"] == "measured" and status["device.l2_bytes"] == "assumed"
+    model = build_cost_model(profile)
+    assert model.status["memory"] == "measured"
+    assert model.predict(MemoryOp("copy", 1e8)).sigma_rel == cal["families"]["memory"]["sigma_rel"]
+    derived_data = derive_profile(str(out), ["device.hbm_bandwidth_bytes_per_s=x2"], "cpu-2x")
+    derived = profile_from_mapping(derived_data)
+    assert figure_status(derived)["calibration.memory"] == "transferred"
+    assert figure_status(derived)["efficiency.hbm_fraction"] == "transferred"
+
+
+def test_family_without_measurements_keeps_base_values(cli, tmp_path):
+    path = make_measurements(tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    doc["records"] = [r for r in doc["records"] if r["suite"] != "collective"]
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "p.yaml"
+    assert cli("calibrate", path, "--out", out, "--json").code == 0
+    profile = load_profile(out)
+    base = load_profile("cpu-generic")
+    entry = profile.calibration["families"]["collective"]
+    assert entry["status"] == "datasheet" and "no measurements" in entry["note"]
+    assert entry["params"]["latency_intra_s"]["value"] == base.efficiency.collective_latency_intra_s
+    assert profile.efficiency.network_fraction == base.efficiency.network_fraction
+
+
+def test_json_summary(cli, tmp_path):
+    result = cli("calibrate", make_measurements(tmp_path / "m.json"), "--out", tmp_path / "p.yaml", "--json")
+    doc = json.loads(result.out)
+    assert doc["base"] == "cpu-generic" and doc["families"]["gemm"]["cv"]["folds"] == 5
+
+
+def test_measurements_from_another_device_are_refused(cli, tmp_path):
+    gpu = make_measurements(tmp_path / "gpu.json", env={**ENV, "device_kind": "cuda",
+                                                         "device_name": "NVIDIA H100 80GB HBM3"})
+    result = cli("calibrate", gpu, "--base", "cpu-generic", "--out", tmp_path / "p.yaml")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert str(gpu) in result.err and "cpu-generic" in result.err
+    assert not (tmp_path / "p.yaml").exists()
+    wrong = cli("calibrate", gpu, "--base", "a100-sxm4-80gb", "--out", tmp_path / "p.yaml")
+    assert wrong.code == 2 and "another device" in wrong.err
+
+
+def test_unknown_gpu_needs_base(cli, tmp_path):
+    env = {**ENV, "device_kind": "cuda", "device_name": "Mystery GPU"}
+    gpu = make_measurements(tmp_path / "gpu.json", env=env)
+    result = cli("calibrate", gpu, "--out", tmp_path / "p.yaml")
+    assert result.code == 2 and "--base" in result.err
+
+
+def test_corrupt_and_empty_files_exit_2(cli, tmp_path):
+    for content in ("", "{oops", json.dumps({"schema_version": 1, "env": ENV, "records": []})):
+        path = tmp_path / "bad.json"
+        path.write_text(content)
+        result = cli("calibrate", path, "--out", tmp_path / "p.yaml")
+        assert result.code == 2 and len(result.err.strip().splitlines()) == 1 and "bad.json" in result.err

@@ -1,0 +1,205 @@
+"""Cost-model formulas: physical behaviour (quantisation, cache, skew, latency floors), speed and transfer."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from planner.cost.embedding import hit_fraction, unique_rows
+from planner.cost.registry import (
+    FAMILIES,
+    build_cost_model,
+    device_mismatch,
+    figure_status,
+    validate_calibration,
+)
+from planner.errors import InputError
+from planner.hardware import load_profile, load_profile_mapping, preset_names, profile_from_mapping
+from planner.interfaces import CollectiveOp, CostModel, EmbeddingOp, GemmOp, InteractionOp, MemoryOp
+
+OPS = [
+    GemmOp(2048, 256, 512, "bf16"), GemmOp(8, 1, 13, "fp32"),
+    EmbeddingOp(10_000_000, 128, 20, 8192, 4, "forward"),
+    EmbeddingOp(10_000_000, 128, 20, 8192, 4, "backward", "rowwise_adagrad", 1.05),
+    InteractionOp(8192, 27, 128, "bf16", "backward"),
+    MemoryOp("copy", 1e9), MemoryOp("h2d", 1e6), MemoryOp("optimizer", 4e6),
+    CollectiveOp("all_to_all", 64e6, 16, 8), CollectiveOp("all_reduce", 1e8, 8, 8),
+    CollectiveOp("all_gather", 1e6, 64, 8), CollectiveOp("reduce_scatter", 1e6, 64, 8),
+]
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_shipped_profile_predicts_every_op(name):
+    model = build_cost_model(load_profile(name))
+    assert isinstance(model, CostModel)
+    assert 0 < model.host_overhead_s() < 1e-3
+    for op in OPS:
+        est = model.predict(op)
+        assert math.isfinite(est.time_s) and est.time_s > 0, op
+        assert est.family in FAMILIES and est.launches >= 1 and est.sigma_rel > 0
+        assert model.predict(op) is est  # memoised
+
+
+def test_single_rank_collective_is_free():
+    est = build_cost_model(load_profile("h100-sxm-80gb")).predict(CollectiveOp("all_reduce", 1e6, 1, 1))
+    assert est.time_s == 0 and est.launches == 0
+
+
+def test_predict_is_fast_enough_for_the_simulator():
+    model = build_cost_model(load_profile("h100-sxm-80gb"))
+    start = time.perf_counter()
+    for i in range(2000):
+        model.predict(GemmOp(1024 + i, 512, 256, "bf16"))
+        model.predict(EmbeddingOp(1_000_000, 64, 20, 1024 + i, 4, "forward"))
+    per_op = (time.perf_counter() - start) / 4000
+    assert per_op < 1e-4
+    start = time.perf_counter()
+    for _ in range(20000):
+        model.predict(GemmOp(1024, 512, 256, "bf16"))
+    assert (time.perf_counter() - start) / 20000 < 5e-6
+
+
+def test_gemm_wave_quantisation_and_skinny_shapes():
+    model = build_cost_model(load_profile("h100-sxm-80gb"))
+    units = 132
+    one_wave = model.predict(GemmOp(128 * units, 128, 4096, "bf16")).parts["compute_s"]
+    two_waves = model.predict(GemmOp(128 * units + 1, 128, 4096, "bf16")).parts["compute_s"]
+    assert two_waves == pytest.approx(2 * one_wave)  # one extra row costs a whole extra wave
+
+    def tflops(m, n, k):
+        return 2 * m * n * k / model.predict(GemmOp(m, n, k, "bf16")).time_s / 1e12
+
+    assert tflops(65536, 16, 64) < 0.2 * tflops(8192, 8192, 8192)  # tall-skinny far below square
+    tiny = model.predict(GemmOp(16, 16, 16, "bf16"))
+    assert tiny.parts["fixed_s"] / tiny.time_s > 0.9  # launch bound
+
+
+def test_embedding_small_rows_skew_and_cache():
+    model = build_cost_model(load_profile("h100-sxm-80gb"))
+
+    def per_useful_byte(dim):
+        est = model.predict(EmbeddingOp(10_000_000, dim, 20, 8192, 4, "forward"))
+        return (est.time_s - est.parts["fixed_s"]) / (8192 * 20 * dim * 4)
+
+    assert per_useful_byte(4) > 2 * per_useful_byte(128)  # 16 B rows still move 32 B sectors
+    uniform = model.predict(EmbeddingOp(10_000_000, 64, 20, 8192, 4, "forward"))
+    skewed = model.predict(EmbeddingOp(10_000_000, 64, 20, 8192, 4, "forward", zipf_exponent=1.2))
+    small = model.predict(EmbeddingOp(10_000, 64, 20, 8192, 4, "forward"))
+    assert skewed.parts["hit_fraction"] > 0.5 > uniform.parts["hit_fraction"]
+    assert small.parts["hit_fraction"] == 1.0
+    assert skewed.time_s < uniform.time_s and small.time_s < uniform.time_s
+    sgd = model.predict(EmbeddingOp(10_000_000, 64, 20, 8192, 4, "backward", "sgd"))
+    adagrad = model.predict(EmbeddingOp(10_000_000, 64, 20, 8192, 4, "backward", "adagrad"))
+    assert adagrad.time_s > sgd.time_s and adagrad.launches > sgd.launches
+
+
+@pytest.mark.parametrize("rows,lookups,s", [(100_000, 10_240, 0.0), (100_000, 10_240, 1.05),
+                                              (1_000_000, 20_480, 1.2), (5_000, 100_000, 0.8)])
+def test_unique_rows_match_simulation(rows, lookups, s):
+    rng = np.random.default_rng(1)
+    if s == 0:
+        draws = rng.integers(0, rows, lookups)
+    else:
+        p = np.arange(1, rows + 1.0) ** -s
+        draws = rng.choice(rows, lookups, p=p / p.sum())
+    assert unique_rows(rows, lookups, s) == pytest.approx(len(np.unique(draws)), rel=0.03)
+
+
+def test_hit_fraction_is_zipf_mass_of_cached_rows():
+    assert hit_fraction(1000.0, 100.0, 0.0) == pytest.approx(0.1)
+    exact = sum(k ** -1.1 for k in range(1, 101)) / sum(k ** -1.1 for k in range(1, 5001))
+    assert hit_fraction(5000.0, 100.0, 1.1) == pytest.approx(exact, rel=0.01)
+
+
+def test_collectives_latency_floor_and_levels():
+    model = build_cost_model(load_profile("h100-sxm-80gb"))
+    tiny = model.predict(CollectiveOp("all_reduce", 1024, 8, 8))
+    assert tiny.time_s == pytest.approx(10e-6, rel=0.05)  # latency bound
+    big = model.predict(CollectiveOp("all_reduce", 1e9, 8, 8))
+    busbw = 2 * 7 / 8 * 1e9 / big.time_s
+    assert busbw == pytest.approx(0.8 * 450e9, rel=0.01)
+    across = model.predict(CollectiveOp("all_to_all", 64e6, 16, 8))
+    inside = model.predict(CollectiveOp("all_to_all", 64e6, 8, 8))
+    assert across.time_s > 3 * inside.time_s and across.parts["inter_s"] > across.parts["intra_s"]
+
+
+def _calibrated_h100() -> dict:
+    data, _ = load_profile_mapping("h100-sxm-80gb")
+    data = copy.deepcopy(data)
+    data["calibration"] = {
+        "device_name": "NVIDIA H100 80GB HBM3", "device_kind": "cuda",
+        "measured": {"files": [{"path": "m.json", "sha256": "a" * 64}]},
+        "families": {"memory": {"status": "measured", "sigma_rel": 0.03,
+                                "params": {"bandwidth_fraction": {"value": 0.5, "stderr": 0.01}}}},
+    }
+    data["figures"]["efficiency.memory"] = {"source": "recplan calibrate (test)", "as_of": "2026-11-24",
+                                            "status": "measured"}
+    return data
+
+
+def test_calibrated_parameters_drive_the_model_and_transfer_to_derived_profiles():
+    calibrated = profile_from_mapping(_calibrated_h100(), "test")
+    model = build_cost_model(calibrated)
+    assert model.params["memory"]["bandwidth_fraction"] == 0.5
+    copy_op = MemoryOp("copy", 4e9)
+    est = model.predict(copy_op)
+    assert est.sigma_rel == 0.03
+    derived_data = _calibrated_h100()
+    derived_data["device"]["hbm_bandwidth_bytes_per_s"] *= 2
+    derived_data["name"] = "h100-2x-hbm"
+    derived_data["derived_from"] = {"base": "h100-sxm-80gb",
+                                    "changes": {"device.hbm_bandwidth_bytes_per_s": "x2"}}
+    derived = profile_from_mapping(derived_data, "test")
+    derived_est = build_cost_model(derived).predict(copy_op)
+    fixed = est.parts["fixed_s"]
+    assert derived_est.time_s - fixed == pytest.approx((est.time_s - fixed) / 2, rel=1e-9)
+    status = figure_status(derived)
+    assert status["calibration.memory"] == "transferred"
+    assert status["efficiency.memory"] == "transferred"
+    assert status["calibration.gemm"] == "datasheet"
+    assert figure_status(calibrated)["calibration.memory"] == "measured"
+    assert figure_status(calibrated)["device.hbm_bytes"] == "datasheet"
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda c: c.update(device_kind="cpu"), "calibration.device_kind"),
+    (lambda c: c.update(device_name="NVIDIA A100-SXM4-40GB"), "calibration.device_name"),
+    (lambda c: c["families"].update(warp={}), "calibration.families.warp"),
+    (lambda c: c["families"]["memory"]["params"].update(speed={"value": 1}),
+     "calibration.families.memory.params.speed"),
+    (lambda c: c["families"]["memory"]["params"]["bandwidth_fraction"].update(value=9.0),
+     "calibration.families.memory.params.bandwidth_fraction.value"),
+    (lambda c: c["families"]["memory"].update(status="guessed"), "calibration.families.memory.status"),
+    (lambda c: c["measured"]["files"][0].update(sha256="xyz"), "calibration.measured.files[0].sha256"),
+])
+def test_validate_calibration_names_the_field(mutate, field):
+    data = _calibrated_h100()
+    mutate(data["calibration"])
+    with pytest.raises(InputError) as err:
+        profile_from_mapping(data, "p.yaml")
+    assert err.value.field == field and err.value.file == "p.yaml"
+
+
+def test_validate_calibration_requires_a_mapping():
+    with pytest.raises(InputError, match="mapping"):
+        validate_calibration(SimpleNamespace(calibration=[1]), file="f")
+
+
+@pytest.mark.parametrize("profile,kind,device,memory,ok", [
+    ("cpu-generic", "cpu", "AMD EPYC", None, True),
+    ("cpu-generic", "cuda", "NVIDIA H100 80GB HBM3", None, False),
+    ("h100-sxm-80gb", "cpu", "AMD EPYC", None, False),
+    ("h100-sxm-80gb", "cuda", "NVIDIA H100 80GB HBM3", 85e9, True),
+    ("h100-pcie-80gb", "cuda", "NVIDIA H100 80GB HBM3", 85e9, False),
+    ("h100-pcie-80gb", "cuda", "NVIDIA H100 PCIe", 85e9, True),
+    ("a100-sxm4-40gb", "cuda", "NVIDIA A100-SXM4-80GB", 85e9, False),
+    ("a100-sxm4-80gb", "cuda", "NVIDIA A100-SXM4-80GB", 85e9, True),
+    ("mi300x", "cuda", "AMD Instinct MI300X", 206e9, True),
+])
+def test_device_matching_rule(profile, kind, device, memory, ok):
+    assert (device_mismatch(load_profile(profile), kind, device, memory) is None) is ok
