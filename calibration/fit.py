@@ -40,7 +40,7 @@ OVERHEAD_FAMILIES = ("memory",)
 OVERHEAD_KERNELS = ("copy", "elementwise", "h2d", "d2h")
 #: Parameters of later families that start from (and, when the data cannot move them, keep) the memory
 #: family's fit: the same memory system serves GEMM operands, embedding rows and interaction tensors.
-SHARED_FROM_MEMORY = ("bandwidth_fraction", "cache_bandwidth_ratio", "cache_fraction")
+SHARED_FROM_MEMORY = ("bandwidth_fraction", "cache_bandwidth_ratio", "cache_fraction", "page_fault_s")
 #: Families that take the memory system's parameters as fitted (streaming GEMM operands and interaction
 #: tensors); the embedding family only starts from them, since random row access behaves differently.
 SHARED_FIXED_FAMILIES = ("gemm", "interaction")
@@ -150,9 +150,10 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
     if record.suite == "memory":
         kind = k
         nbytes = float(p["bytes_moved"])
+        opt = str(p.get("optimizer") or "adagrad")
 
         def pred_mem(params: Params) -> tuple[float, float]:
-            total, parts = memory_bound.memory_time_s(params["memory"], fig, kind, nbytes)
+            total, parts = memory_bound.memory_time_s(params["memory"], fig, kind, nbytes, opt)
             return total, parts["fixed_s"]
 
         return "memory", memory_bound.launches_for(kind), pred_mem
@@ -375,7 +376,8 @@ def fit_all(measurements: MeasurementSet, fig: DeviceFigures, start: Params,
                     params[family][name] = fits["memory"].params[name].value
         shared: tuple[str, ...] = ()
         if family in SHARED_FIXED_FAMILIES and fits["memory"].status == "measured":
-            shared = tuple(n for n in SHARED_FROM_MEMORY if fits["memory"].params[n].status == "measured")
+            shared = tuple(n for n in SHARED_FROM_MEMORY if n in specs
+                           and fits["memory"].params[n].status == "measured")
         fit, values = fit_family(family, cases[family], params, specs, fixed=shared)
         for name in shared:
             if name in fit.params:

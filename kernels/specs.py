@@ -77,14 +77,30 @@ def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
     """Embedding-bag forward and backward+update cases (rows, dim, pooling, batch, distribution, dtype)."""
     low = "bf16"
     if quick:
+        # Spread over the embedding model's axes so each parameter is identifiable: table sizes from L2-
+        # resident (64 KB) to far beyond the LLC (256 MB), dims 8..128 (row bytes vs the 64 B line), pooling
+        # 1..50, batch 256..8192 (launch-bound to bandwidth-bound, gradient buffers below and above the
+        # allocator's fresh-mapping threshold), uniform and Zipf ids, every optimizer and bf16 tables.
+        sa, sr, sad = ("sgd", "rowwise_adagrad"), ("sgd", "adagrad"), ("sgd", "adagrad", "rowwise_adagrad")
         return _dedupe(
-            _emb(100_000, 64, 10, 1024, optimizers=("sgd", "rowwise_adagrad"))
-            + _emb(1_000, 16, 1, 1024)
+            _emb(1_000, 16, 1, 256)
+            + _emb(1_000, 8, 1, 4096, optimizers=sr)
+            + _emb(1_000, 32, 50, 256, optimizers=("adagrad",))
+            + _emb(10_000, 32, 5, 1024, optimizers=sa)
+            + _emb(10_000, 64, 20, 2048, optimizers=sr)
             + _emb(10_000, 128, 20, 4096)
-            + _emb(1_000_000, 32, 20, 1024, "zipf", 1.05, optimizers=("adagrad",))
+            + _emb(100_000, 64, 10, 1024, optimizers=sad)
+            + _emb(100_000, 16, 50, 512, optimizers=sa)
+            + _emb(100_000, 8, 20, 8192, optimizers=sa)
+            + _emb(50_000, 64, 50, 4096, optimizers=sr)
+            + _emb(1_000_000, 32, 20, 1024, optimizers=sr)
+            + _emb(1_000_000, 32, 20, 1024, "zipf", 1.05, optimizers=sr)
             + _emb(1_000_000, 32, 20, 1024, "zipf", 1.2)
-            + _emb(1_000_000, 32, 20, 1024)
+            + _emb(1_000_000, 16, 1, 8192, optimizers=sa)
+            + _emb(1_000_000, 64, 5, 4096, "zipf", 1.1, optimizers=sa)
+            + _emb(4_000_000, 16, 10, 2048)
             + _emb(100_000, 64, 10, 1024, dtype=low)
+            + _emb(1_000_000, 32, 20, 4096, "zipf", 1.05, dtype=low, optimizers=sa)
         )
     base = {"rows": 1_000_000, "dim": 64, "pooling": 20, "batch": 4096}
     cases: list[Case] = []
@@ -149,18 +165,16 @@ def gemm_dtypes(device_kind: str) -> tuple[str, ...]:
 def gemm_cases(device_kind: str, quick: bool) -> list[Case]:
     """nn.Linear forward and backward over DLRM's tall-skinny MLP shapes and square sizes."""
     if quick:
-        return _dedupe(
-            _gemm(2048, 512, 256, "fp32")
-            + _gemm(2048, 13, 512, "fp32")
-            + _gemm(4096, 1024, 1024, "fp32")
-            + _gemm(2048, 256, 64, "fp32")
-            + _gemm(2048, 64, 16, "fp32")
-            + _gemm(8192, 512, 256, "fp32")
-            + _gemm(512, 512, 512, "fp32", backward=False)
-            + _gemm(1024, 1024, 1024, "fp32", backward=False)
-            + _gemm(2048, 512, 256, "bf16")
-            + _gemm(2048, 512, 256, "tf32", backward=False)
-        )
+        # DLRM MLP shapes at batch 256..8192 and widths 1..1024, from launch-bound tiny layers to
+        # compute-bound large ones, forward and backward, fp32 and bf16 (autocast training).
+        fp32 = ((256, 13, 64), (256, 512, 256), (256, 64, 8), (512, 1024, 1), (1024, 13, 512),
+                (1024, 256, 64), (1024, 1024, 1024), (2048, 512, 256), (2048, 64, 16), (2048, 479, 1024),
+                (4096, 128, 32), (4096, 1024, 512), (8192, 512, 256), (8192, 16, 8), (8192, 256, 1))
+        bf16 = ((256, 13, 64), (256, 512, 256), (1024, 1024, 1024), (2048, 512, 256), (2048, 64, 16),
+                (4096, 128, 32), (8192, 512, 256), (8192, 1024, 64))
+        cases = [c for m, k, n in fp32 for c in _gemm(m, k, n, "fp32")]
+        cases += [c for m, k, n in bf16 for c in _gemm(m, k, n, "bf16")]
+        return _dedupe(cases + _gemm(2048, 512, 256, "tf32", backward=False))
     cases: list[Case] = []
     batches = (2048, 8192, 32_768) if device_kind == "cpu" else (2048, 8192, 32_768, 65_536)
     for dtype in gemm_dtypes(device_kind):
@@ -193,11 +207,18 @@ def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
     """Dot interaction (batched Z·Zᵀ plus lower-triangle gather) and DCN cross-layer cases."""
     if quick:
         return _dedupe(
-            _dot(1024, 27, 16)
+            _dot(256, 9, 16)
+            + _dot(1024, 27, 16)
             + _dot(4096, 27, 16)
             + _dot(1024, 9, 64)
+            + _dot(8192, 14, 32)
+            + _dot(2048, 5, 8)
+            + _dot(512, 27, 64)
+            + _dot(4096, 27, 32, "bf16")
             + _dcn(1024, 432, 64)
             + _dcn(1024, 432, 0)
+            + _dcn(4096, 256, 32)
+            + _dcn(2048, 432, 64, "bf16")
         )
     cases: list[Case] = []
     for batch in (512, 2048, 8192, 32_768):
@@ -241,16 +262,20 @@ def _mem(kernel: str, size: int, pinned: bool | None = None, optimizer: str | No
 
 def memory_cases(device_kind: str, quick: bool) -> list[Case]:
     """Bandwidth-versus-size cases: device copy, H2D/D2H (GPUs), elementwise add, dense optimizer step."""
-    # quick: five sizes across the cache levels; full: 1 KB .. 1 GB in steps of 4x
-    sizes = (KB, 16 * KB, 256 * KB, 4 * MB, 64 * MB) if quick else tuple(KB * 4**i for i in range(11))
+    # quick: 1 KB .. 256 MB in steps of 4x (launch-bound, cache-resident, DRAM); full: 1 KB .. 1 GB
+    sizes = tuple(KB * 4**i for i in range(10)) if quick else tuple(KB * 4**i for i in range(11))
     cases: list[Case] = []
     for size in sizes:
         cases.append(_mem("copy", size))
         cases.append(_mem("elementwise", size))
-    opt_sizes = (64 * KB, 4 * MB) if quick else sizes[::2]
-    for size in opt_sizes:
-        cases.append(_mem("optimizer_step", size, optimizer="adagrad"))
-        if not quick:
+    if quick:  # dense optimizer steps: small tensors are launch bound (biases, small layers)
+        for size in (KB, 16 * KB, 256 * KB, 4 * MB, 64 * MB):
+            cases.append(_mem("optimizer_step", size, optimizer="adagrad"))
+        for size in (KB, 64 * KB, 4 * MB):
+            cases.append(_mem("optimizer_step", size, optimizer="sgd"))
+    else:
+        for size in sizes[::2]:
+            cases.append(_mem("optimizer_step", size, optimizer="adagrad"))
             cases.append(_mem("optimizer_step", size, optimizer="sgd"))
     if device_kind == "cuda":
         for size in sizes:
@@ -283,7 +308,9 @@ def collective_cases(
 ) -> list[Case]:
     """Collective cases for each world size: all five kernels over message sizes (1 KB .. 1 GB)."""
     if sizes is None:
-        sizes = [KB, 64 * KB, 4 * MB] if quick else [KB * 4**i for i in range(11)]
+        # quick: 1 KB .. 64 MB, seven sizes (latency-bound to bandwidth-bound) per kind
+        quick_sizes = [KB, 8 * KB, 64 * KB, 512 * KB, 4 * MB, 16 * MB, 64 * MB]
+        sizes = quick_sizes if quick else [KB * 4**i for i in range(11)]
     cases = []
     for world in world_sizes:
         per_node = ranks_per_node or world

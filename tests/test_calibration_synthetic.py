@@ -25,7 +25,7 @@ from planner.hardware import load_profile
 TRUTH: dict[str, dict[str, float]] = {
     "gemm": {"peak_fraction_fp32": 0.45, "k_half": 40.0, "fixed_s": 12e-6},
     "memory": {"bandwidth_fraction": 0.35, "cache_bandwidth_ratio": 3.0, "cache_fraction": 0.2,
-               "fixed_s": 3e-6, "optimizer_fixed_s": 30e-6},
+               "fixed_s": 3e-6, "optimizer_fixed_s": 30e-6, "optimizer_launch_s": 6e-6},
     "embedding": {"fixed_s": 25e-6, "backward_fixed_s": 40e-6, "miss_overhead_bytes": 150.0,
                   "backward_value_passes": 6.0},
     "interaction": {"peak_fraction": 0.08, "fixed_s": 8e-6},
@@ -62,6 +62,8 @@ def _raw_cases() -> list[tuple[str, str, dict[str, Any]]]:
     for size in (64 * 1024, 4 * 1024 ** 2, 64 * 1024 ** 2):
         out.append(("memory", "optimizer_step",
                     {"bytes": size, "bytes_moved": 5 * size, "optimizer": "adagrad"}))
+        out.append(("memory", "optimizer_step",  # SGD launches one op, Adagrad four: separates the two
+                    {"bytes": size, "bytes_moved": 3 * size, "optimizer": "sgd"}))
     for rows in (1_000, 100_000, 10_000_000):
         for dim in (16, 64, 128):
             for dist, s in (("uniform", 0.0), ("zipf", 1.1)):

@@ -1,7 +1,170 @@
-"""Placeholder: being built (see the issue for this command)."""
+"""``recplan simulate`` and ``recplan validate``: the step model, and the step model against the real model.
+
+``simulate WORKLOAD --hardware PROFILE [--devices N] [--sharding ...] [--steps K] [--seed S] [--json]``
+prints the simulated step (median, p99, samples/s), the critical-path breakdown, memory of the largest
+device and the sharding. With ``--json`` stdout carries one JSON document (DESIGN.md keys). A job that does
+not fit in memory is still simulated and printed (``fits_in_memory: false``); the command then prints the
+reason as one line on stderr and exits 1. Bad input exits 2.
+
+``validate WORKLOAD --device cpu|cuda --hardware PROFILE`` trains the reference DLRM with torch on this
+device (torch is imported only here), simulates the same configuration on one device and prints predicted
+against measured with the error in percent (``--json``: ``{predicted, measured, error_pct, ...}``).
+``--max-error-pct X`` turns a larger error into exit 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 import typer
 
+_DEVICES_HELP = "Number of devices (default: one node of the profile)."
+
+
+def _load(workload: str, hardware: str) -> tuple[Any, Any]:
+    from planner.hardware import load_profile
+    from planner.workload import load_workload
+
+    return load_workload(workload), load_profile(hardware)
+
+
+def render_summary(result: Any) -> None:
+    """Print a simulation result as a rich summary on stdout."""
+    from rich.table import Table
+
+    from planner.cli.common import console
+    from planner.units import fmt_bytes, fmt_count, fmt_seconds
+
+    r = result
+    console.print(
+        f"[bold]{r.workload}[/bold] on {r.devices} x {r.hardware} (batch {r.batch_size}, "
+        f"{r.local_batch_size} per device, sharding {r.sharding['kind']}, {r.steps} steps, seed {r.seed})")
+    console.print(
+        f"step {fmt_seconds(r.step_time_s)} median, {fmt_seconds(r.step_time_p99_s)} p99; "
+        f"{fmt_count(r.samples_per_s)} samples/s; bound by {r.binding}")
+    table = Table(title="critical path of the median step")
+    table.add_column("phase", no_wrap=True)
+    table.add_column("time", justify="right")
+    table.add_column("share", justify="right")
+    total = sum(r.breakdown_s.values()) or 1.0
+    for phase, seconds in r.breakdown_s.items():
+        if seconds > 0:
+            table.add_row(phase, fmt_seconds(seconds), f"{100 * seconds / total:.1f}%")
+    console.print(table)
+    mem = Table(title="memory of the largest device")
+    mem.add_column("part", no_wrap=True)
+    mem.add_column("device", justify="right")
+    for part, nbytes in sorted(r.memory.hbm_parts.items(), key=lambda kv: -kv[1]):
+        if nbytes > 0:
+            mem.add_row(part, fmt_bytes(nbytes))
+    mem.add_row("[bold]total[/bold]", fmt_bytes(r.peak_memory_bytes))
+    if r.host_memory_bytes:
+        mem.add_row("host-resident tables", fmt_bytes(r.host_memory_bytes))
+    console.print(mem)
+    s = r.sharding
+    kinds = ", ".join(f"{k} {v}" for k, v in s["table_kinds"].items())
+    console.print(f"sharding: {kinds}; imbalance {s['imbalance_ratio']:.2f} (max/mean device embedding "
+                  f"cost); tables on host {s['tables_on_host']}; {r.device_classes} device classes, "
+                  f"{r.simulated_classes} simulated (the others dominated)")
+    console.print("fits in memory" if r.fits_in_memory else f"[red]does not fit[/red]: {r.infeasible_reason}")
+
+
+def _render_validation(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from planner.cli.common import console
+    from planner.units import fmt_bytes, fmt_seconds
+
+    p, m = report["predicted"], report["measured"]
+    table = Table(title=f"{report['workload']}: predicted ({report['hardware']}) against measured "
+                        f"({m['device_name']}, {m['threads']} threads)")
+    for col in ("figure", "predicted", "measured", "error"):
+        table.add_column(col, justify="left" if col == "figure" else "right", no_wrap=True)
+    table.add_row("step time (median)", fmt_seconds(p["step_time_s"]), fmt_seconds(m["step_time_s"]),
+                  f"{report['error_pct']:+.1f}%")
+    table.add_row("peak memory", fmt_bytes(p["peak_memory_bytes"]), fmt_bytes(m["peak_memory_bytes"]),
+                  f"{report['memory_error_pct']:+.1f}%")
+    console.print(table)
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add the ``simulate`` and ``validate`` commands to the root app."""
+
+    @app.command("simulate")
+    def simulate_cmd(
+        workload: str = typer.Argument(..., help="Workload preset name or YAML file.", show_default=False),
+        hardware: str = typer.Option(..., "--hardware", help="Hardware profile name or YAML file."),
+        devices: int | None = typer.Option(None, "--devices", help=_DEVICES_HELP),
+        sharding: str = typer.Option("auto", "--sharding", help="auto, table, row, column or data."),
+        steps: int = typer.Option(20, "--steps", help="Simulated steps (the distribution is over them)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the per-kernel variability."),
+        batch_size: int | None = typer.Option(None, "--batch-size", help="Global batch (default: the "
+                                              "workload's)."),
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    ) -> None:
+        """Simulate distributed training steps: step time, critical path, memory and sharding."""
+        from planner.errors import InfeasibleError
+        from planner.sim.engine import simulate
+
+        w, p = _load(workload, hardware)
+        n = int(p.node.devices) if devices is None else devices
+        result = simulate(w, p, n, sharding=sharding, steps=steps, seed=seed, batch_size=batch_size)
+        if json_out:
+            from planner.cli.common import emit_json
+
+            emit_json(result.to_dict())
+        else:
+            render_summary(result)
+        if not result.fits_in_memory:
+            raise InfeasibleError(f"{w.name} does not fit on {n} x {p.name}: {result.infeasible_reason}")
+
+    @app.command("validate")
+    def validate_cmd(
+        workload: str = typer.Argument(..., help="Workload preset name or YAML file.", show_default=False),
+        device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (this machine)."),
+        hardware: str = typer.Option(..., "--hardware", help="Profile of this device (calibrated ideally)."),
+        steps: int = typer.Option(20, "--steps", help="Timed real training steps."),
+        warmup: int = typer.Option(5, "--warmup", help="Untimed steps first."),
+        seed: int = typer.Option(0, "--seed", help="Seed of model, batches and simulation."),
+        threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (default: as "
+                                           "many as the profile was calibrated with)."),
+        max_error_pct: float | None = typer.Option(None, "--max-error-pct",
+                                                   help="Exit 1 when |error| exceeds this."),
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    ) -> None:
+        """Run the real reference DLRM on this device and compare with the simulated step."""
+        from planner.errors import InfeasibleError, InputError
+
+        if not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
+            raise InputError(f"expected cpu, cuda or cuda:N, got {device!r}", field="--device")
+        if steps < 1 or warmup < 0:
+            raise InputError("--steps must be at least 1 and --warmup at least 0", field="--steps")
+        w, p = _load(workload, hardware)
+        want = ("cpu",) if device == "cpu" else ("gpu", "accelerator")
+        if p.kind not in want:
+            raise InputError(f"profile {p.name} is kind {p.kind}, which cannot describe a {device} device",
+                             field="--hardware")
+        try:
+            import torch
+        except ImportError:
+            raise InputError("validate needs torch installed (the planner itself does not)",
+                             field="--device") from None
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError("no CUDA device is available here", field="--device")
+        from planner.cli.common import err_console
+        from planner.sim.validation import validate_workload
+
+        if not p.calibration:
+            kind = device.split(":")[0]
+            err_console.print(f"note: profile {p.name} is not calibrated; for a fair comparison run "
+                              f"`recplan bench --device {kind} --quick` and `recplan calibrate` on this "
+                              "machine and validate against the profile it writes")
+        report = validate_workload(w, p, device, steps=steps, warmup=warmup, seed=seed, threads=threads)
+        if json_out:
+            from planner.cli.common import emit_json
+
+            emit_json(report)
+        else:
+            _render_validation(report)
+        if max_error_pct is not None and abs(report["error_pct"]) > max_error_pct:
+            raise InfeasibleError(f"step-time error {report['error_pct']:+.1f}% exceeds {max_error_pct}%")

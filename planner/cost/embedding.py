@@ -14,9 +14,21 @@ Forward (gather + sum)::
              + L * lookup_overhead_bytes + index_and_output_bytes] / (memory_bandwidth * bandwidth_fraction)
 
 Backward with the optimizer update: the sparse gradient (one row per lookup, ``backward_value_passes``
-passes over it), coalesced to the ``U`` unique rows touched (binomial / Zipf model of distinct draws); each
-unique row's weight and optimizer state are read and written through the same cache model, and each of the
-optimizer's element-wise ops makes one more pass over the ``U`` touched values.
+passes over it). How it reaches the table depends on the optimizer, as in PyTorch's sparse path:
+
+* SGD adds the *uncoalesced* gradient into the table (``index_add`` on GPUs, a per-row axpy loop on CPUs):
+  one weight-row read-modify-write per lookup, through the cache model (repeated hot rows hit).
+* Adagrad, row-wise Adagrad and Adam first coalesce it (``coalesce``: a sort of the ``n = B x L`` lookup
+  keys, ``sort_bytes_per_key x n x log2 n`` bytes-equivalent at memory bandwidth; comparison sorts on CPUs,
+  radix passes on GPUs), then read and write the ``U`` unique rows touched (binomial / Zipf model of
+  distinct draws) and their optimizer state in random row passes (``_ROW_PASSES``: each pass pays the
+  miss cost of its rows); each of the optimizer's element-wise ops makes one more pass over the ``U``
+  touched values.
+
+On CPUs a buffer of at least ``FRESH_MAPPING_BYTES`` (glibc's largest mmap threshold, 32 MiB) is mapped
+fresh on every allocation and freed on release, so its first touch pays one page fault (kernel zeroing
+included) per 4 KiB page: ``page_fault_s`` per page of each such per-step gradient buffer (the per-lookup
+values and indices, and the coalesced values). GPU caching allocators reuse blocks: no such term there.
 """
 
 from __future__ import annotations
@@ -43,12 +55,22 @@ BACKWARD_LAUNCHES = {"none": 3, "sgd": 5, "adagrad": 13, "rowwise_adagrad": 13, 
 #: touched rows' values.
 BACKWARD_BASE_LAUNCHES = 3
 
-#: Optimizer state read + written per updated row, in units of the row's bytes (Adagrad: one squared-gradient
-#: row; Adam: two moments) or, for row-wise Adagrad, one fp32 scalar per row in its own access unit.
-_STATE_ROWS = {"none": 0.0, "sgd": 0.0, "adagrad": 2.0, "adam": 4.0}
+#: Random row passes of each optimizer's update over the updated rows: (row-byte units read + written,
+#: passes that each pay the miss cost of a random row). SGD: weight read-modify-write. PyTorch's sparse
+#: Adagrad: add grad^2 into the state rows (2), gather them back with ``sparse_mask`` (1), add the step
+#: into the weight rows (2): 3 random passes. SparseAdam: both moments and the weight (3 x 2). Row-wise
+#: Adagrad: the weight rows (2) plus one fp32 state scalar per row (read + write, own access unit).
+_ROW_PASSES = {"none": (0.0, 0.0), "sgd": (2.0, 1.0), "adagrad": (5.0, 3.0), "adam": (6.0, 3.0),
+               "rowwise_adagrad": (2.0, 1.0)}
 
 #: Bytes of one int64 index or offset (PyTorch embedding_bag takes int64 indices and offsets).
 INDEX_BYTES = 8
+#: Optimizers whose sparse update coalesces the gradient first (sort + unique); SGD adds it uncoalesced.
+COALESCING = ("adagrad", "rowwise_adagrad", "adam")
+#: glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: larger buffers are always freshly mmap'ed (CPU only).
+FRESH_MAPPING_BYTES = 32 * 1024 * 1024
+#: Page size of a freshly mapped buffer's first-touch faults (x86-64 base pages).
+PAGE_BYTES = 4096
 
 _EXACT_RANKS = 1024
 _EXACT_UNIQUE_RANKS = 64
@@ -85,6 +107,16 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "the per-lookup gradient rows (and their indices) are written by the backward and read once by "
             "the coalescing update: two passes (fitted where measured: sorting adds passes on CPUs)",
             0.1, 1e3, "passes over lookups x (dim x elem + index) bytes"),
+        "sort_bytes_per_key": ParamSpec(
+            "sort_bytes_per_key", 2.0 * INDEX_BYTES,
+            "coalescing sorts the B x L lookup keys with their positions: one read + write of a 16 B "
+            "(key, position) pair per merge level, i.e. 2 x 8 B per key per log2 level (assumed; radix sorts "
+            "on GPUs make fewer passes, which the fit absorbs)",
+            1e-3, 1e4, "bytes-equivalent per key per log2(keys) level"),
+        "page_fault_s": ParamSpec(
+            "page_fault_s", 1e-6,
+            "Linux minor page fault on first touch of freshly mapped memory, zeroing a 4 KiB page included: "
+            "about 1 us (assumed order of magnitude; CPU only)", 1e-9, 1e-3, "s per 4 KiB page"),
         "fixed_s": ParamSpec("fixed_s", launch, launch_basis(), 1e-8, 1e-2, "s per launch"),
         "backward_fixed_s": ParamSpec("backward_fixed_s", launch, launch_basis(), 1e-8, 1e-2,
                                       "s per launch"),
@@ -167,6 +199,7 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
     hit = hit_fraction(footprint, cached_rows, zipf_exponent)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     row_cost = (1.0 - hit) + hit / p["cache_bandwidth_ratio"]  # memory-rate bytes per row byte
+    fault_s = 0.0
     if phase == "forward":
         launches = FORWARD_LAUNCHES
         fixed = launches * p["fixed_s"]
@@ -178,21 +211,29 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         fixed = launches * p["backward_fixed_s"]
         touched = unique_rows(rows, lookups, zipf_exponent)
         value_bytes = dim * elem_bytes
-        if optimizer == "rowwise_adagrad":
-            state = 2.0 * fig.access_bytes
-        else:
-            state = _STATE_ROWS.get(optimizer, 2.0) * rbytes
-        update_bytes = touched * (2.0 * rbytes + state) if optimizer != "none" else 0.0
-        rows_s = (update_bytes * row_cost + touched * (1.0 - hit) * p["miss_overhead_bytes"]) / bandwidth
+        coalesces = optimizer in COALESCING
+        units, passes = _ROW_PASSES.get(optimizer, _ROW_PASSES["adagrad"])
+        scalar_state = 2.0 * fig.access_bytes if optimizer == "rowwise_adagrad" else 0.0
+        updated = touched if coalesces else lookups  # SGD: one row read-modify-write per lookup
+        update_bytes = updated * (units * rbytes + scalar_state)
+        rows_s = (update_bytes * row_cost
+                  + updated * passes * (1.0 - hit) * p["miss_overhead_bytes"]) / bandwidth
         update_passes = max(launches - BACKWARD_BASE_LAUNCHES, 0)
         grad_bytes = (batch * value_bytes
                       + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
                       + 2.0 * touched * value_bytes * (1 + update_passes))
+        if coalesces:
+            grad_bytes += p["sort_bytes_per_key"] * lookups * math.log2(max(lookups, 2.0))
         overhead_s = 0.0
+        if fig.kind == "cpu":
+            buffers = (lookups * value_bytes, lookups * INDEX_BYTES,
+                       touched * value_bytes if coalesces else 0.0)
+            fresh = sum(b for b in buffers if b >= FRESH_MAPPING_BYTES)
+            fault_s = fresh / PAGE_BYTES * p["page_fault_s"]
         stream_s = grad_bytes / bandwidth
-    total = fixed + rows_s + overhead_s + stream_s
+    total = fixed + rows_s + overhead_s + stream_s + fault_s
     return total, {"fixed_s": fixed, "rows_s": rows_s, "lookup_overhead_s": overhead_s,
-                   "stream_s": stream_s, "hit_fraction": hit}
+                   "stream_s": stream_s, "page_fault_s": fault_s, "hit_fraction": hit}
 
 
 def launches_for(phase: str, optimizer: str) -> int:

@@ -8,15 +8,21 @@ times the memory rate; large ones at ``bandwidth_fraction`` of the datasheet mem
     time_s = fixed_s + bytes * (hit / cache_bandwidth_ratio + (1 - hit)) / (memory_bw * bandwidth_fraction)
 
 Host transfers (``h2d``, ``d2h``) run at ``host_link_fraction`` of the per-direction host link and move
-``bytes / 2`` across it (``bytes`` counts read + write). A dense optimizer step launches several kernels
-(PyTorch's Adagrad: ``addcmul_``, ``sqrt``, ``add_``, ``addcdiv_``); its traffic is the algorithmic count
-(``bytes``: 5 passes for Adagrad, as the bench records it; measured CPU steps run at copy bandwidth on it).
+``bytes / 2`` across it (``bytes`` counts read + write). A dense optimizer step pays a per-step cost
+(``optimizer_fixed_s``: the Python ``step()``, state lookup) plus one dispatch per element-wise op it
+launches (``optimizer_launch_s`` x 4 for PyTorch's single-tensor Adagrad: ``addcmul_``, ``sqrt``, ``add_``,
+``addcdiv_``; x 1 for SGD's ``add_``). Its traffic is the algorithmic count the bench records (5 passes
+for Adagrad, 3 for SGD): the ops re-read operands the previous op just touched, which stay in cache for
+the parameter sizes of DLRM MLPs. Adagrad's ``sqrt`` allocates a parameter-sized temporary: on
+CPUs one of at least 32 MiB is freshly mapped each step and pays ``page_fault_s`` per 4 KiB page (see
+:mod:`planner.cost.embedding`); GPU caching allocators reuse it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
 from planner.cost.params import DeviceFigures, ParamSpec, launch_basis
 from planner.model import EfficiencySpec
 
@@ -24,6 +30,9 @@ FAMILY = "memory"
 
 #: Launches of a dense Adagrad step per parameter tensor (torch.optim.Adagrad, single-tensor path).
 OPTIMIZER_LAUNCHES = 4
+#: Per dense optimizer step: element-wise launches of the single-tensor PyTorch step and algorithmic passes
+#: (bytes moved over parameter bytes: Adagrad reads p, g, s and writes p, s; Adam also m and v).
+OPTIMIZER_OPS = {"adagrad": (4, 5), "sgd": (1, 3), "adam": (7, 7)}
 
 
 def launches_for(kind: str) -> int:
@@ -52,23 +61,45 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             1e-5, 1.5, "fraction of node.host_link_bandwidth_bytes_per_s"),
         "fixed_s": ParamSpec("fixed_s", launch, launch_basis(), 1e-8, 1e-2, "s per launch"),
         "optimizer_fixed_s": ParamSpec(
-            "optimizer_fixed_s", OPTIMIZER_LAUNCHES * launch,
-            "OPTIMIZER_LAUNCHES x efficiency.kernel_launch_s (fitted: a Python optimizer step adds its own "
-            "per-step overhead)", 1e-8, 1e-1, "s per optimizer step op"),
+            "optimizer_fixed_s", launch,
+            "one efficiency.kernel_launch_s for the Python step() itself (fitted: per-step overhead); with "
+            "the default optimizer_launch_s an Adagrad step costs OPTIMIZER_LAUNCHES launches in all",
+            1e-8, 1e-1, "s per optimizer step op"),
+        "optimizer_launch_s": ParamSpec(
+            "optimizer_launch_s", 0.75 * launch,
+            "0.75 x efficiency.kernel_launch_s per element-wise op of the step, so that an Adagrad step "
+            "(4 ops) defaults to OPTIMIZER_LAUNCHES x kernel_launch_s as before (fitted)",
+            1e-8, 1e-2, "s per element-wise op of an optimizer step"),
+        "page_fault_s": ParamSpec(
+            "page_fault_s", 1e-6,
+            "Linux minor page fault on first touch of freshly mapped memory, zeroing a 4 KiB page included: "
+            "about 1 us (assumed order of magnitude; CPU only)", 1e-9, 1e-3, "s per 4 KiB page"),
     }
 
 
 def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
-                  nbytes: float) -> tuple[float, dict[str, float]]:
-    """Time of a memory-bound op moving ``nbytes`` (read + write) in seconds, and its parts."""
+                  nbytes: float, optimizer: str = "adagrad") -> tuple[float, dict[str, float]]:
+    """Time of a memory-bound op moving ``nbytes`` (read + write) in seconds, and its parts.
+
+    ``optimizer`` (``adagrad``, ``sgd``, ``adam``) only matters for an optimizer step.
+    """
     if kind in ("h2d", "d2h"):
         link = fig.host_link_bandwidth_bytes_per_s * p["host_link_fraction"]
         transfer_s = 0.5 * nbytes / link
         return p["fixed_s"] + transfer_s, {"fixed_s": p["fixed_s"], "transfer_s": transfer_s}
-    optimizer = kind in ("optimizer", "optimizer_step")
-    fixed = p["optimizer_fixed_s"] if optimizer else p["fixed_s"]
+    is_step = kind in ("optimizer", "optimizer_step")
+    fault_s = 0.0
+    if is_step:
+        ops, passes = OPTIMIZER_OPS.get(optimizer, OPTIMIZER_OPS["adagrad"])
+        fixed = p["optimizer_fixed_s"] + ops * p["optimizer_launch_s"]
+        temporary = nbytes / passes if optimizer != "sgd" else 0.0
+        if fig.kind == "cpu" and temporary >= FRESH_MAPPING_BYTES:
+            fault_s = temporary / PAGE_BYTES * p["page_fault_s"]
+    else:
+        fixed = p["fixed_s"]
     cache = p["cache_fraction"] * fig.cache_bytes
     hit = cache / (cache + nbytes) if nbytes > 0 else 1.0
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     transfer_s = nbytes * (hit / p["cache_bandwidth_ratio"] + (1.0 - hit)) / bandwidth
-    return fixed + transfer_s, {"fixed_s": fixed, "transfer_s": transfer_s, "hit_fraction": hit}
+    return fixed + transfer_s + fault_s, {"fixed_s": fixed, "transfer_s": transfer_s,
+                                          "page_fault_s": fault_s, "hit_fraction": hit}

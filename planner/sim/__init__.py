@@ -1,0 +1,1 @@
+"""Discrete-event (SimPy) model of a distributed DLRM training step; see :mod:`planner.sim.engine`."""

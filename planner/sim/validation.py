@@ -1,0 +1,148 @@
+"""Validation of the step model against the real reference DLRM: one configuration, or a seeded set.
+
+:func:`validate_workload` times real training steps of ``kernels.dlrm`` on this device (torch imported
+inside, only when called), simulates the same configuration on one device and returns predicted against
+measured with the error in percent. :func:`random_workloads` draws DLRM configurations from a seeded
+generator (table counts and sizes, pooling, dims 8-64, MLPs, batch 256-8192, fp32/bf16, uniform/Zipf);
+:func:`fidelity_table` runs many and summarises the absolute errors (median, p90).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from planner.model import HardwareProfile, Workload
+from planner.workload import workload_from_mapping
+
+
+def random_workloads(count: int, seed: int = 0) -> list[Workload]:
+    """``count`` varied DLRM workloads small enough to train on a CPU in well under a second per step."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    out = []
+    for i in range(count):
+        dim = int(rng.choice([8, 16, 32, 64]))
+        tables = []
+        for _ in range(int(rng.integers(1, 9))):
+            tables.append({"rows": int(10 ** rng.uniform(2, 6)), "pooling": int(rng.choice([1, 2, 4, 8, 20])),
+                           "count": int(rng.integers(1, 4))})
+        interaction = str(rng.choice(["dot", "dot", "cat", "dcn"]))
+        bottom = [int(rng.choice([32, 64, 128, 256, 512])) for _ in range(int(rng.integers(0, 3)))] + [dim]
+        top = [int(rng.choice([32, 64, 128, 256, 512])) for _ in range(int(rng.integers(1, 3)))] + [1]
+        inter: Any = interaction
+        if interaction == "dcn":
+            inter = {"dcn": {"cross_layers": int(rng.integers(1, 3)),
+                             "low_rank": int(rng.choice([0, 32, 64]))}}
+        access = "uniform" if rng.random() < 0.5 else f"zipf:{float(rng.choice([0.8, 1.05, 1.2]))}"
+        mapping = {
+            "name": f"random-{seed}-{i}",
+            "model": {"dense_features": int(rng.choice([4, 13, 32])), "bottom_mlp": bottom,
+                      "embedding_dim": dim, "tables": tables, "interaction": inter, "top_mlp": top},
+            "training": {"batch_size": int(rng.choice([256, 512, 1024, 2048, 4096, 8192])),
+                         "precision": str(rng.choice(["fp32", "bf16"])),
+                         "optimizer": str(rng.choice(["sgd", "adagrad", "sgd", "rowwise_adagrad"])),
+                         "access": access, "samples": 1e6},
+        }
+        if mapping["training"]["optimizer"] == "rowwise_adagrad":
+            mapping["training"]["optimizer"] = "adagrad"
+            mapping["training"]["sparse_optimizer"] = "rowwise_adagrad"
+        out.append(workload_from_mapping(mapping, f"random workload {i}"))
+    return out
+
+
+def validate_workload(workload: Workload, profile: HardwareProfile, device: str = "cpu", *, steps: int = 20,
+                      warmup: int = 5, seed: int = 0, threads: int | None = None,
+                      sim_steps: int = 20) -> dict[str, Any]:
+    """Measure real steps of the reference DLRM on ``device`` and compare with the simulated step.
+
+    On a CPU the real model runs with ``threads`` threads, by default as many as the profile's calibration
+    was measured with (a calibrated CPU profile describes that many cores).
+
+    Returns ``{workload, predicted: {...}, measured: {...}, error_pct, memory_error_pct}`` where
+    ``error_pct`` is (predicted - measured) / measured x 100 of the median step time.
+    """
+    from kernels.dlrm import measure_training_steps
+    from planner.sim.engine import simulate
+
+    if threads is None and str(device) == "cpu":
+        threads = calibrated_threads(profile)
+    measured = measure_training_steps(workload, device=device, steps=steps, warmup=warmup, seed=seed,
+                                      threads=threads)
+    result = simulate(workload, profile, 1, steps=sim_steps, seed=seed)
+    predicted = {"step_time_s": result.step_time_s, "step_time_p99_s": result.step_time_p99_s,
+                 "peak_memory_bytes": result.peak_memory_bytes, "samples_per_s": result.samples_per_s,
+                 "breakdown_s": result.breakdown_s, "binding": result.binding}
+    meas = {"step_time_s": float(measured["median_s"]), "p10_s": float(measured["p10_s"]),
+            "p90_s": float(measured["p90_s"]), "reps": int(measured["reps"]),
+            "peak_memory_bytes": float(measured["peak_memory_bytes"]),
+            "device_name": str(measured["device_name"]), "threads": int(measured["threads"])}
+    error = (predicted["step_time_s"] - meas["step_time_s"]) / meas["step_time_s"] * 100.0
+    peak = meas["peak_memory_bytes"]
+    mem_error = (predicted["peak_memory_bytes"] - peak) / peak * 100.0 if peak > 0 else 0.0
+    return {"workload": workload.name, "hardware": profile.name, "device": device, "predicted": predicted,
+            "measured": meas, "error_pct": error, "memory_error_pct": mem_error}
+
+
+def calibrated_threads(profile: HardwareProfile) -> int | None:
+    """CPU threads the profile's calibration was measured with (the "device" it describes), or None."""
+    env = ((profile.calibration or {}).get("measured") or {}).get("env") or {}
+    threads = env.get("threads")
+    return int(threads) if isinstance(threads, int) and threads > 0 else None
+
+
+def fidelity_table(workloads: list[Workload], profile: HardwareProfile, device: str = "cpu",
+                   **kwargs: Any) -> dict[str, Any]:
+    """Validate every workload; returns ``{rows, median_abs_error_pct, p90_abs_error_pct}``."""
+    rows = [validate_workload(w, profile, device, **kwargs) for w in workloads]
+    errors = np.abs([r["error_pct"] for r in rows])
+    return {"rows": rows, "median_abs_error_pct": float(np.median(errors)),
+            "p90_abs_error_pct": float(np.percentile(errors, 90))}
+
+
+def describe(workload: Workload) -> str:
+    """A one-line summary of a workload's shape for tables."""
+    m = workload.model
+    t = workload.training
+    tables = sum(s.count for s in m.tables)
+    inter = m.interaction.kind
+    return (f"T={tables} D={m.embedding_dim} B={t.batch_size} {t.precision} {inter} "
+            f"{t.access.kind}{'' if t.access.kind == 'uniform' else t.access.exponent} "
+            f"opt={t.sparse_optimizer or t.optimizer}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the fidelity table: ``python -m planner.sim.validation --profile CALIBRATED.yaml``."""
+    import argparse
+    import os
+
+    from planner.hardware import load_profile
+
+    parser = argparse.ArgumentParser(description="Step-time fidelity of the simulator on this CPU.")
+    parser.add_argument("--profile", default="cpu-generic", help="calibrated CPU profile (name or YAML)")
+    parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    profile = load_profile(args.profile)
+    rows = []
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print("| # | configuration | predicted ms | measured ms | error % | memory error % |")
+    print("|---|---|---|---|---|---|")
+    for i, workload in enumerate(random_workloads(args.count, args.seed)):
+        row = validate_workload(workload, profile, "cpu", steps=args.steps, warmup=args.warmup,
+                                threads=args.threads)
+        rows.append(row)
+        print(f"| {i} | {describe(workload)} | {row['predicted']['step_time_s'] * 1e3:.2f} | "
+              f"{row['measured']['step_time_s'] * 1e3:.2f} | {row['error_pct']:+.1f} | "
+              f"{row['memory_error_pct']:+.1f} |", flush=True)
+    errors = np.abs([r["error_pct"] for r in rows])
+    print(f"median |error| {np.median(errors):.1f}%, p90 {np.percentile(errors, 90):.1f}% over {len(rows)} "
+          f"configurations; load average after: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

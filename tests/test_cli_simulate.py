@@ -1,0 +1,70 @@
+"""``recplan simulate``: the JSON contract, exit codes, determinism, the human summary."""
+
+from __future__ import annotations
+
+import json
+import math
+
+KEYS = {"step_time_s", "step_time_p99_s", "samples_per_s", "peak_memory_bytes", "fits_in_memory",
+        "breakdown_s", "devices"}
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def test_json_has_the_contract_keys(cli):
+    r = cli("simulate", "dlrm-dcnv2-multihot", "--hardware", "h100-sxm-80gb", "--devices", "64", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert set(doc) >= KEYS
+    assert doc["devices"] == 64 and doc["fits_in_memory"] is True
+    assert doc["step_time_p99_s"] >= doc["step_time_s"] > 0
+    assert doc["samples_per_s"] == doc["batch_size"] / doc["step_time_s"]
+    assert abs(sum(doc["breakdown_s"].values()) - doc["step_time_s"]) < 0.2 * doc["step_time_s"]
+    assert doc["binding"] in ("compute", "memory", "communication", "host")
+    assert _finite(doc)
+
+
+def test_same_seed_same_bytes(cli):
+    args = ("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--devices", "4", "--steps", "5", "--json")
+    assert cli(*args).out == cli(*args).out
+
+
+def test_infeasible_job_prints_the_result_and_exits_1(cli):
+    r = cli("simulate", "dlrm-dcnv2-multihot", "--hardware", "h100-sxm-80gb", "--devices", "1", "--json")
+    assert r.code == 1
+    doc = json.loads(r.out)
+    assert doc["fits_in_memory"] is False and doc["infeasible_reason"]
+    assert len(r.err.strip().splitlines()) == 1 and "does not fit" in r.err
+
+
+def test_bad_input_exits_2_with_one_line(cli):
+    for args in (("simulate", "tiny", "--hardware", "no-such-profile"),
+                 ("simulate", "no-such-workload", "--hardware", "h100-sxm-80gb"),
+                 ("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--devices", "0"),
+                 ("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--devices", "100000000"),
+                 ("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--sharding", "diagonal"),
+                 ("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--steps", "0")):
+        r = cli(*args)
+        assert r.code == 2, args
+        assert r.out == "" and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+def test_human_summary(cli):
+    r = cli("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--devices", "8", "--sharding", "table")
+    assert r.code == 0
+    assert "critical path" in r.out and "samples/s" in r.out and "fits in memory" in r.out
+
+
+def test_every_sharding_kind_runs(cli):
+    for kind in ("auto", "table", "row", "column", "data"):
+        r = cli("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--devices", "16", "--sharding", kind,
+                "--json")
+        assert r.code == 0, (kind, r.err)

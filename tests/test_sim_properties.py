@@ -1,0 +1,77 @@
+"""Properties of the whole model, checked with hypothesis over random small jobs (real cost model)."""
+
+from __future__ import annotations
+
+import copy
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.hardware import load_profile, load_profile_mapping, profile_from_mapping
+from planner.sim.engine import simulate
+from planner.workload import workload_from_mapping
+
+_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def jobs(draw):
+    dim = draw(st.sampled_from([8, 16, 32, 64, 128]))
+    tables = draw(st.lists(st.tuples(st.integers(10, 3 * 10**8), st.sampled_from([1, 2, 10, 50])),
+                           min_size=1, max_size=6))
+    workload = workload_from_mapping({
+        "name": "prop",
+        "model": {"dense_features": 13, "bottom_mlp": [64, dim], "embedding_dim": dim,
+                  "tables": [{"rows": r, "pooling": p} for r, p in tables], "interaction": "dot",
+                  "top_mlp": [128, 1]},
+        "training": {"batch_size": draw(st.sampled_from([1024, 8192, 65536])),
+                     "precision": draw(st.sampled_from(["fp32", "bf16"])),
+                     "optimizer": draw(st.sampled_from(["sgd", "adagrad", "adam"])),
+                     "access": draw(st.sampled_from(["uniform", "zipf:1.05"])), "samples": 1e9},
+    })
+    devices = draw(st.sampled_from([1, 2, 4, 8, 16, 64]))
+    sharding = draw(st.sampled_from(["auto", "table", "column", "row"]))
+    return workload, devices, sharding
+
+
+def _scaled_network(factor: float):
+    data, _ = load_profile_mapping("h100-sxm-80gb")
+    data = copy.deepcopy(data)
+    data["name"] = f"h100-net-x{factor:g}"
+    data["network"]["per_device_bandwidth_bytes_per_s"] *= factor
+    data["node"]["intra_bandwidth_bytes_per_s"] *= factor
+    return profile_from_mapping(data, "scaled")
+
+
+GPU = load_profile("h100-sxm-80gb")
+FAST_NET = _scaled_network(4.0)
+
+
+@_SETTINGS
+@given(jobs())
+def test_more_devices_never_lower_total_memory(job):
+    workload, devices, sharding = job
+    few = simulate(workload, GPU, devices, sharding=sharding, steps=1)
+    many = simulate(workload, GPU, 2 * devices, sharding=sharding, steps=1)
+    assert many.total_memory_bytes >= few.total_memory_bytes * (1 - 1e-12)
+
+
+@_SETTINGS
+@given(jobs())
+def test_more_network_bandwidth_never_slows_a_step(job):
+    workload, devices, sharding = job
+    slow = simulate(workload, GPU, devices, sharding=sharding, steps=3, seed=1)
+    fast = simulate(workload, FAST_NET, devices, sharding=sharding, steps=3, seed=1)
+    assert fast.step_time_s <= slow.step_time_s * (1 + 1e-12)
+    assert fast.step_time_p99_s <= slow.step_time_p99_s * (1 + 1e-12)
+
+
+@_SETTINGS
+@given(jobs())
+def test_a_job_that_fits_on_n_devices_fits_on_2n(job):
+    workload, devices, sharding = job
+    if sharding == "row":
+        sharding = "auto"
+    few = simulate(workload, GPU, devices, sharding=sharding, steps=1)
+    if few.fits_in_memory:
+        assert simulate(workload, GPU, 2 * devices, sharding=sharding, steps=1).fits_in_memory

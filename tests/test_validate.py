@@ -1,0 +1,54 @@
+"""``recplan validate``: real reference steps against the simulation (torch; CPU).
+
+The fidelity table over seeded random configurations is slow (minutes) and needs a quiet machine: it runs
+only with ``RECPLAN_FIDELITY=1`` (and a calibrated profile in ``RECPLAN_FIDELITY_PROFILE``, default
+``cpu-generic``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from planner.sim.validation import random_workloads
+
+torch = pytest.importorskip("torch")
+
+
+def test_validate_json_on_cpu(cli):
+    r = cli("validate", "tiny", "--device", "cpu", "--hardware", "cpu-generic", "--steps", "3", "--warmup",
+            "1", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert {"predicted", "measured", "error_pct"} <= set(doc)
+    assert doc["measured"]["step_time_s"] > 0 and doc["predicted"]["step_time_s"] > 0
+    assert doc["predicted"]["peak_memory_bytes"] >= doc["measured"]["peak_memory_bytes"]
+
+
+def test_validate_rejects_a_bad_device(cli):
+    r = cli("validate", "tiny", "--device", "tpu", "--hardware", "cpu-generic")
+    assert r.code == 2 and "--device" in r.err
+
+
+def test_random_workloads_are_seeded_and_varied():
+    a = random_workloads(12, seed=3)
+    assert [w.model for w in a] == [w.model for w in random_workloads(12, seed=3)]
+    assert {w.training.precision for w in a} == {"fp32", "bf16"}
+    assert {w.training.access.kind for w in a} == {"uniform", "zipf"}
+    assert {w.model.embedding_dim for w in a} <= {8, 16, 32, 64}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("RECPLAN_FIDELITY") != "1", reason="set RECPLAN_FIDELITY=1 (minutes)")
+def test_fidelity_on_this_cpu():
+    from planner.hardware import load_profile
+    from planner.sim.validation import fidelity_table
+
+    profile = load_profile(os.environ.get("RECPLAN_FIDELITY_PROFILE", "cpu-generic"))
+    table = fidelity_table(random_workloads(12, seed=0), profile, steps=10, warmup=3)
+    assert table["median_abs_error_pct"] <= 15.0
+    assert table["p90_abs_error_pct"] <= 30.0
+    for row in table["rows"]:
+        assert row["predicted"]["peak_memory_bytes"] >= row["measured"]["peak_memory_bytes"]
