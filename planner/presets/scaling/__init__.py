@@ -1,0 +1,1 @@
+"""Scaling-law presets (presets.yaml), each with its metric and provenance."""

@@ -1,0 +1,119 @@
+"""`recplan scaling fit|presets`: JSON contract, determinism, bad CSVs exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+def _obs(tmp_path, name="obs.csv", seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.logspace(4, 7, 8)
+    y = (2.0 * x**-0.3 + 0.7) * np.exp(rng.normal(0, 1e-3, x.size))
+    p = tmp_path / name
+    p.write_text("run,component,samples,ne\n" + "".join(f"r{i},data,{a:.8g},{b:.8f}\n"
+                                                        for i, (a, b) in enumerate(zip(x, y, strict=True))))
+    return p
+
+
+def test_fit_json_contract_and_determinism(cli, tmp_path):
+    p = _obs(tmp_path)
+    args = ("scaling", "fit", p, "--x", "samples", "--bootstrap", "200", "--predict", "1e8,1e9",
+            "--holdout-largest", "2", "--json")
+    r1 = cli(*args)
+    assert r1.code == 0, r1.err
+    doc = json.loads(r1.out)  # stdout is exactly one JSON document
+    for key in ("form", "params", "ci", "predictions", "converged"):
+        assert key in doc
+    assert doc["form"] == "power_plus_const" and doc["converged"] is True
+    assert set(doc["params"]) == {"alpha", "beta", "gamma"}
+    assert doc["params"]["beta"] == pytest.approx(0.3, rel=0.1)
+    for name in ("alpha", "beta", "gamma"):
+        assert set(doc["ci"][name]) == {"lo80", "hi80", "lo95", "hi95"}
+    assert [p["x"] for p in doc["predictions"]] == [1e8, 1e9]
+    for pred in doc["predictions"]:
+        assert set(pred) == {"x", "ne", "lo80", "hi80", "lo95", "hi95"}
+        assert pred["lo95"] <= pred["lo80"] <= pred["ne"] <= pred["hi80"] <= pred["hi95"]
+    assert doc["holdout"]["k"] == 2 and len(doc["input"]["sha256"]) == 64
+    r2 = cli(*args)
+    assert r2.out == r1.out  # byte-identical for the same inputs and seed
+
+
+def test_fit_table_output(cli, tmp_path):
+    r = cli("scaling", "fit", _obs(tmp_path), "--x", "samples", "--bootstrap", "50", "--predict", "1e8")
+    assert r.code == 0, r.err
+    assert "beta" in r.out and "Predictions" in r.out and "sha256" in r.out
+    assert r.err == ""
+
+
+def test_fit_other_forms_and_component(cli, tmp_path):
+    p = _obs(tmp_path)
+    r = cli("scaling", "fit", p, "--form", "log_linear", "--component", "data", "--bootstrap", "20", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["form"] == "log_linear" and set(doc["params"]) == {"y0", "k"}
+
+
+def test_unconverged_fit_exits_1(cli, tmp_path):
+    p = tmp_path / "flat.csv"
+    p.write_text("samples,ne\n" + "".join(f"{10**k},0.8\n" for k in range(3, 9)))
+    r = cli("scaling", "fit", p, "--x", "samples", "--bootstrap", "0")
+    assert r.code == 1
+    assert "did not converge" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+GOOD_ROWS = "".join(f"{10**k},{0.9 - 0.02 * k}\n" for k in range(3, 9))
+
+
+@pytest.mark.parametrize(("text", "args", "needle"), [
+    ("samples,loss\n1e4,0.8\n", (), "missing column 'ne'"),
+    ("params,ne\n" + GOOD_ROWS, ("--x", "samples"), "missing column 'samples'"),
+    ("samples,ne\n" + GOOD_ROWS + "0,0.7\n", (), "must be > 0"),
+    ("samples,ne\n" + GOOD_ROWS + "-1e9,0.7\n", (), "must be > 0"),
+    ("samples,ne\n" + GOOD_ROWS + "1e10,1.6\n", (), "NE must be in (0, 1.5)"),
+    ("samples,ne\n" + GOOD_ROWS + "1e10,-0.1\n", (), "NE must be in (0, 1.5)"),
+    ("samples,ne\n1e4,0.8\n1e5,0.75\n", (), "needs at least 3 distinct scales"),
+    ("samples,ne\n" + GOOD_ROWS + "1e10,zero.7\n", (), "not a number"),
+    ("samples,ne\n" + GOOD_ROWS.replace("1000,", "1e3x,"), (), "not a number"),
+    ("samples,ne\n" + GOOD_ROWS, ("--predict", "1e9,abc"), "--predict"),
+    ("samples,ne\n" + GOOD_ROWS, ("--form", "quadratic"), "--form"),
+])
+def test_bad_input_exits_2_with_one_line(cli, tmp_path, text, args, needle):
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    r = cli("scaling", "fit", p, "--bootstrap", "0", *args)
+    assert r.code == 2
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.err
+    assert r.out == ""
+
+
+def test_missing_file_exits_2(cli, tmp_path):
+    r = cli("scaling", "fit", tmp_path / "nope.csv", "--x", "samples")
+    assert r.code == 2 and "file not found" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_presets_json_and_table(cli):
+    r = cli("scaling", "presets", "--json")
+    assert r.code == 0
+    rows = json.loads(r.out)
+    names = {row["name"] for row in rows}
+    assert {"ardalani_2022_dlrm", "chinchilla_2022", "hstu_2024_ranking", "seqrec_2023_ml20m"} <= names
+    assert all(row["metric"] and row["source"] for row in rows)
+    t = cli("scaling", "presets")
+    assert t.code == 0 and "chinchilla_epoch_refit_2024" in t.out and "not checked" in t.out
+
+
+def test_fit_on_recorded_full_study(cli):
+    """The recorded full study (`recplan scaling study`, 96 runs, seed 0): NE falls with data."""
+    from pathlib import Path
+
+    data = Path(__file__).parent / "data" / "observations_study_full.csv"
+    r = cli("scaling", "fit", data, "--x", "samples", "--component", "data", "--bootstrap", "100", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["converged"] and doc["n_points"] == 44 and doc["n_runs"] == 44
+    assert 0.1 < doc["params"]["beta"] < 0.4
+    assert doc["params"]["gamma"] > 0.7342  # above the teacher's Bayes-optimal NE
