@@ -1,0 +1,724 @@
+"""What-if sweeps: evaluate every option of a scenario, find the cost/quality frontier and recommend one.
+
+An *option* is one point of the sweep: hardware x model scale x devices x batch size x samples. For each,
+the step model (:func:`planner.sim.engine.simulate`) gives step time, throughput and memory; the economics
+(:mod:`planner.economics`) give time-to-train, cost, energy and CO2; the quality law gives the predicted NE
+with its 80% interval and the samples needed to reach the target NE. Constraints decide feasibility and
+``binding`` says what limits each option:
+
+* infeasible options: the first violated constraint of ``memory`` (does not fit), ``deadline``
+  (``max_days``), ``budget`` (``max_cost_usd``), ``target_ne`` (predicted NE above the target);
+* feasible options: the simulator's bottleneck of the step, ``compute``, ``communication`` or ``host``.
+
+Simulations depend only on (hardware, model scale, devices, batch), so options that differ only in data
+size share one simulation; identical simulations are also memoised across calls in this process. The
+unique simulations run serially, in local processes, or on a Dask cluster (``executor="dask"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from planner import economics
+from planner.errors import InputError
+from planner.io import to_json
+from planner.scenario import Scenario
+from planner.units import SECONDS_PER_DAY
+
+#: Executors for the unique simulations of a sweep.
+EXECUTORS = ("auto", "serial", "process", "dask")
+#: Constraint names in the order they are reported as an infeasible option's binding.
+CONSTRAINT_ORDER = ("memory", "deadline", "budget", "target_ne")
+#: Below this many unique simulations ``auto`` runs serially (a process pool costs more than it saves).
+_AUTO_PARALLEL_MIN = 48
+
+SimulateFn = Callable[..., Any]
+ProgressFn = Callable[[int, int], None]
+
+
+# ------------------------------------------------------------------------------------------ simulations
+@dataclass(frozen=True)
+class SimTask:
+    """A batch of simulations of one (hardware, model scale): ``pairs`` of (devices, global batch)."""
+
+    workload_hash: str
+    profile_hash: str
+    workload: Any
+    profile: Any
+    pairs: tuple[tuple[int, int], ...]
+    steps: int
+    seed: int
+    sharding: str
+
+
+#: Worker-side copies of workloads and profiles by content hash, so the engine's per-profile cost-model cache
+#: is reused by every task a worker runs.
+_WORKER_OBJECTS: dict[str, Any] = {}
+#: Memoised simulation summaries of the real simulator, keyed by content (see :func:`_sim_key`).
+_SIM_CACHE: dict[tuple, dict[str, Any]] = {}
+_SIM_CACHE_LIMIT = 200_000
+
+
+def _summarise(result: Any) -> dict[str, Any]:
+    """The parts of a simulation result the what-if needs (small, picklable)."""
+    sharding = getattr(result, "sharding", None) or {}
+    return {
+        "step_time_s": float(result.step_time_s),
+        "step_time_p99_s": float(result.step_time_p99_s),
+        "samples_per_s": float(result.samples_per_s),
+        "peak_memory_bytes": float(result.peak_memory_bytes),
+        "host_memory_bytes": float(getattr(result, "host_memory_bytes", 0.0)),
+        "fits_in_memory": bool(result.fits_in_memory),
+        "infeasible_reason": str(getattr(result, "infeasible_reason", "") or ""),
+        "breakdown_s": {k: float(v) for k, v in dict(result.breakdown_s).items()},
+        "bottleneck": str(result.binding),
+        "sharding": str(sharding.get("kind", "")) if isinstance(sharding, dict) else str(sharding),
+    }
+
+
+def run_task(task: SimTask, simulate_fn: SimulateFn | None = None) -> list[dict[str, Any]]:
+    """Run the simulations of one task (in this process or a worker); returns one summary per pair."""
+    if simulate_fn is None:
+        from planner.sim.engine import simulate as simulate_fn
+    workload = _WORKER_OBJECTS.setdefault(task.workload_hash, task.workload)
+    profile = _WORKER_OBJECTS.setdefault(task.profile_hash, task.profile)
+    out = []
+    for devices, batch in task.pairs:
+        result = simulate_fn(
+            workload,
+            profile,
+            devices,
+            sharding=task.sharding,
+            steps=task.steps,
+            seed=task.seed,
+            batch_size=batch,
+        )
+        out.append(_summarise(result))
+    return out
+
+
+def _content_hash(obj: Any) -> str:
+    return hashlib.sha256(to_json(dataclasses.asdict(obj)).encode("utf-8")).hexdigest()[:32]
+
+
+def _chunks(pairs: list[tuple[int, int]], size: int) -> Iterable[tuple[tuple[int, int], ...]]:
+    for i in range(0, len(pairs), size):
+        yield tuple(pairs[i : i + size])
+
+
+def _run_serial(
+    tasks: list[SimTask], simulate_fn: SimulateFn | None, progress: ProgressFn | None, total: int
+) -> list[list[dict[str, Any]]]:
+    out = []
+    done = 0
+    for task in tasks:
+        out.append(run_task(task, simulate_fn))
+        done += len(task.pairs)
+        if progress:
+            progress(done, total)
+    return out
+
+
+def _run_process(
+    tasks: list[SimTask],
+    simulate_fn: SimulateFn | None,
+    workers: int,
+    progress: ProgressFn | None,
+    total: int,
+) -> list[list[dict[str, Any]]]:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    results: list[list[dict[str, Any]] | None] = [None] * len(tasks)
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run_task, t, simulate_fn): i for i, t in enumerate(tasks)}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            results[i] = fut.result()
+            done += len(tasks[i].pairs)
+            if progress:
+                progress(done, total)
+    return [r for r in results if r is not None]
+
+
+def _run_dask(
+    tasks: list[SimTask],
+    simulate_fn: SimulateFn | None,
+    scheduler: str | None,
+    progress: ProgressFn | None,
+    total: int,
+) -> list[list[dict[str, Any]]]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError(
+            "the dask executor needs dask.distributed: pip install 'recplan[dask]'", field="--executor"
+        ) from None
+    if not scheduler:
+        raise InputError(
+            "the dask executor needs --scheduler ADDRESS (e.g. tcp://10.0.0.5:8786)", field="--scheduler"
+        )
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise InputError(f"cannot reach the Dask scheduler: {exc}", field="--scheduler") from None
+    try:
+        futures = client.map(run_task, tasks, simulate_fn=simulate_fn, pure=False)
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[list[dict[str, Any]] | None] = [None] * len(tasks)
+        done = 0
+        for fut in as_completed(futures):
+            i = index[fut.key]
+            results[i] = fut.result()
+            done += len(tasks[i].pairs)
+            if progress:
+                progress(done, total)
+    finally:
+        client.close()
+    return [r for r in results if r is not None]
+
+
+# ------------------------------------------------------------------------------------------ options
+@dataclass(frozen=True)
+class Option:
+    """One evaluated option. Times in seconds, memory in bytes, money in US dollars, energy in kWh.
+
+    ``samples`` is samples per epoch (``samples_seen`` = samples x epochs); ``ne``/``ne_lo80``/``ne_hi80``
+    are the law's prediction of the quality metric (NE unless the law says otherwise) and its 80% interval
+    (equal to ``ne`` for a law without uncertainty). ``samples_to_target`` is samples per epoch needed to
+    reach the target NE (``None`` when no target is set or the law cannot reach it along this axis).
+    """
+
+    id: int
+    hardware: str
+    hardware_origin: str
+    model_scale: float
+    devices: int
+    batch_size: int
+    samples: float
+    epochs: float
+    samples_seen: float
+    params: int
+    step_time_s: float
+    step_time_p99_s: float
+    samples_per_s: float
+    time_to_train_s: float
+    time_to_train_days: float
+    price_usd_per_device_hour: float
+    cost_usd: float
+    power_w: float
+    energy_kwh: float
+    co2_kg: float | None
+    peak_memory_bytes: float
+    memory_capacity_bytes: float
+    host_memory_bytes: float
+    fits_in_memory: bool
+    memory_reason: str
+    ne: float
+    ne_lo80: float
+    ne_hi80: float
+    ne_lo95: float
+    ne_hi95: float
+    samples_to_target: float | None
+    time_to_target_s: float | None
+    cost_to_target_usd: float | None
+    quality_per_dollar: float
+    feasible: bool
+    violations: tuple[str, ...]
+    binding: str
+    bottleneck: str
+    pareto: bool
+    rank: int
+    sharding: str
+    breakdown_s: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping for JSON (contract keys of ``whatif --json`` plus the rest)."""
+        d = dataclasses.asdict(self)
+        d["violations"] = list(self.violations)
+        return d
+
+    def summary(self) -> dict[str, Any]:
+        """The few fields that identify and rank an option (frontier and recommendation entries)."""
+        keys = (
+            "id",
+            "hardware",
+            "devices",
+            "batch_size",
+            "model_scale",
+            "samples",
+            "time_to_train_s",
+            "cost_usd",
+            "energy_kwh",
+            "ne",
+            "ne_lo80",
+            "ne_hi80",
+            "binding",
+            "feasible",
+        )
+        return {k: getattr(self, k) for k in keys}
+
+    def label(self) -> str:
+        """Short human label: ``b200 x 64, batch 65536, 4e+09 samples``."""
+        scale = f", scale x{self.model_scale:g}" if self.model_scale != 1 else ""
+        return f"{self.hardware} x {self.devices}, batch {self.batch_size}, {self.samples:.3g} samples{scale}"
+
+
+@dataclass(frozen=True)
+class WhatIfResult:
+    """Every option (ranked by the objective, feasible first), the frontier, and the recommendation."""
+
+    scenario: Scenario
+    options: tuple[Option, ...]
+    frontier: tuple[int, ...]
+    recommendation: dict[str, Any]
+    reference_ne: float
+    unique_simulations: int
+    cached_simulations: int
+
+    @property
+    def feasible(self) -> bool:
+        """Whether at least one option meets every constraint."""
+        return bool(self.recommendation.get("feasible"))
+
+    def option(self, option_id: int) -> Option:
+        """The option with sweep index ``option_id``."""
+        return self._by_id[option_id]
+
+    @property
+    def _by_id(self) -> dict[int, Option]:
+        return {o.id: o for o in self.options}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``whatif --json`` document: ``options``, ``frontier``, ``recommendation`` and a summary."""
+        by_id = self._by_id
+        s = self.scenario
+        law = s.law
+        return {
+            "scenario": {
+                "name": s.name,
+                "file": s.file,
+                "objective": s.objective,
+                "constraints": s.constraints.to_dict(),
+                "metric": law.metric,
+                "law": law.describe(),
+                "law_source": law.source,
+                "reference_ne": self.reference_ne,
+                "options": len(self.options),
+                "unique_simulations": self.unique_simulations,
+            },
+            "options": [o.to_dict() for o in self.options],
+            "frontier": [by_id[i].summary() for i in self.frontier],
+            "recommendation": self.recommendation,
+        }
+
+
+def _sim_key(workload_hash: str, profile_hash: str, devices: int, batch: int, scenario: Scenario) -> tuple:
+    sim = scenario.simulation
+    return (workload_hash, profile_hash, devices, batch, sim.steps, sim.seed, sim.sharding)
+
+
+def simulate_unique(
+    scenario: Scenario,
+    *,
+    simulate_fn: SimulateFn | None = None,
+    executor: str = "auto",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: ProgressFn | None = None,
+    cache: MutableMapping[tuple, dict[str, Any]] | None = None,
+) -> tuple[dict[tuple[int, int, int, int], dict[str, Any]], int, int]:
+    """Simulate each unique (hardware, scale, devices, batch) of the sweep once.
+
+    Returns:
+        A mapping from (hardware index, scale index, devices, batch) to the simulation summary, the number
+        of unique simulations, and how many of them came from the cache.
+    """
+    if executor not in EXECUTORS:
+        raise InputError(
+            f"unknown executor {executor!r} (expected {', '.join(EXECUTORS)})", field="--executor"
+        )
+    if cache is None:
+        cache = _SIM_CACHE if simulate_fn is None else {}
+    w_hashes = [_content_hash(sw.workload) for sw in scenario.workloads]
+    p_hashes = [_content_hash(h.profile) for h in scenario.hardware]
+    out: dict[tuple[int, int, int, int], dict[str, Any]] = {}
+    todo: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    unique = 0
+    hits = 0
+    for hi in range(len(scenario.hardware)):
+        for si in range(len(scenario.workloads)):
+            for devices in scenario.devices:
+                for batch in scenario.batch_sizes:
+                    unique += 1
+                    key = _sim_key(w_hashes[si], p_hashes[hi], devices, batch, scenario)
+                    hit = cache.get(key)
+                    if hit is not None:
+                        out[(hi, si, devices, batch)] = hit
+                        hits += 1
+                    else:
+                        todo.setdefault((hi, si), []).append((devices, batch))
+    pending = sum(len(v) for v in todo.values())
+    if pending:
+        cpus = os.cpu_count() or 1
+        n_workers = max(1, workers or cpus)
+        if executor == "auto":
+            executor = "process" if pending >= _AUTO_PARALLEL_MIN and n_workers > 1 else "serial"
+        if executor == "process" and n_workers == 1:
+            executor = "serial"
+        # Chunks small enough to balance the workers, large enough to amortise the transfer.
+        size = max(1, min(16, math.ceil(pending / (4 * n_workers))))
+        if executor == "serial":
+            size = 1_000_000
+        tasks: list[SimTask] = []
+        owners: list[tuple[int, int]] = []
+        sim = scenario.simulation
+        for (hi, si), pairs in todo.items():
+            for chunk in _chunks(pairs, size):
+                tasks.append(
+                    SimTask(
+                        w_hashes[si],
+                        p_hashes[hi],
+                        scenario.workloads[si].workload,
+                        scenario.hardware[hi].profile,
+                        chunk,
+                        sim.steps,
+                        sim.seed,
+                        sim.sharding,
+                    )
+                )
+                owners.append((hi, si))
+        if progress:
+            progress(0, pending)
+        if executor == "serial":
+            results = _run_serial(tasks, simulate_fn, progress, pending)
+        elif executor == "process":
+            results = _run_process(tasks, simulate_fn, n_workers, progress, pending)
+        else:
+            results = _run_dask(tasks, simulate_fn, scheduler, progress, pending)
+        for task, (hi, si), summaries in zip(tasks, owners, results, strict=True):
+            for (devices, batch), summary in zip(task.pairs, summaries, strict=True):
+                out[(hi, si, devices, batch)] = summary
+                if len(cache) < _SIM_CACHE_LIMIT:
+                    cache[_sim_key(w_hashes[si], p_hashes[hi], devices, batch, scenario)] = summary
+    return out, unique, hits
+
+
+def _law_x(axis: str, samples_seen: float, params: float, flops_per_sample: float) -> float:
+    if axis == "samples":
+        return samples_seen
+    if axis == "params":
+        return params
+    return flops_per_sample * samples_seen
+
+
+def evaluate_scenario(
+    scenario: Scenario,
+    *,
+    simulate_fn: SimulateFn | None = None,
+    executor: str = "auto",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: ProgressFn | None = None,
+    cache: MutableMapping[tuple, dict[str, Any]] | None = None,
+) -> WhatIfResult:
+    """Evaluate every option of ``scenario``: simulate, price, predict quality, check constraints, rank.
+
+    Args:
+        scenario: a resolved scenario (:func:`planner.scenario.load_scenario`).
+        simulate_fn: the step model, ``simulate(workload, profile, devices, *, sharding, steps, seed,
+            batch_size)``; default :func:`planner.sim.engine.simulate`. Must be picklable for the
+            ``process`` and ``dask`` executors.
+        executor: ``auto`` (local processes for large sweeps), ``serial``, ``process`` or ``dask``.
+        workers: local worker processes (default: every core).
+        scheduler: the Dask scheduler's address for ``executor="dask"``.
+        progress: called with (simulations done, simulations to run).
+        cache: memo of simulation summaries by content key (default: a process-wide memo for the real
+            simulator, none for an injected one).
+
+    Returns:
+        The :class:`WhatIfResult`; nothing feasible is not an error here (see ``recommendation``).
+    """
+    from planner.workload import derive
+
+    sims, unique, hits = simulate_unique(
+        scenario,
+        simulate_fn=simulate_fn,
+        executor=executor,
+        workers=workers,
+        scheduler=scheduler,
+        progress=progress,
+        cache=cache,
+    )
+    law = scenario.law
+    c = scenario.constraints
+    econ = scenario.economics
+    epochs = scenario.epochs
+    derived = [derive(sw.workload) for sw in scenario.workloads]
+    target_samples: list[float | None] = []
+    x_target = law.x_for_target(c.target_ne) if c.target_ne is not None else None
+    for d in derived:
+        if x_target is None or law.x == "params":
+            target_samples.append(None)
+        elif law.x == "samples":
+            target_samples.append(x_target / epochs)
+        else:
+            target_samples.append(
+                x_target / (d.flops_per_sample * epochs) if d.flops_per_sample > 0 else None
+            )
+
+    rows: list[dict[str, Any]] = []
+    option_id = 0
+    for hi, hw in enumerate(scenario.hardware):
+        capacity = float(hw.profile.device.hbm_bytes)
+        for si, sw in enumerate(scenario.workloads):
+            d = derived[si]
+            for devices in scenario.devices:
+                for batch in scenario.batch_sizes:
+                    sim = sims[(hi, si, devices, batch)]
+                    for samples in scenario.samples:
+                        seen = samples * epochs
+                        t = economics.time_to_train_s(samples, epochs, sim["samples_per_s"])
+                        h = economics.hours(t)
+                        cost = economics.cost_usd(devices, hw.price_usd_per_device_hour, h)
+                        energy = economics.energy_kwh(devices, hw.power_w, h, econ.pue)
+                        q = law.predict_interval(_law_x(law.x, seen, d.total_params, d.flops_per_sample))
+                        to_target = target_samples[si]
+                        t_target = (
+                            economics.time_to_train_s(to_target, epochs, sim["samples_per_s"])
+                            if to_target is not None
+                            else None
+                        )
+                        rows.append(
+                            {
+                                "id": option_id,
+                                "hardware": hw.name,
+                                "hardware_origin": hw.origin,
+                                "model_scale": sw.scale,
+                                "devices": devices,
+                                "batch_size": batch,
+                                "samples": samples,
+                                "epochs": epochs,
+                                "samples_seen": seen,
+                                "params": d.total_params,
+                                "step_time_s": sim["step_time_s"],
+                                "step_time_p99_s": sim["step_time_p99_s"],
+                                "samples_per_s": sim["samples_per_s"],
+                                "time_to_train_s": t,
+                                "time_to_train_days": t / SECONDS_PER_DAY,
+                                "price_usd_per_device_hour": hw.price_usd_per_device_hour,
+                                "cost_usd": cost,
+                                "power_w": hw.power_w,
+                                "energy_kwh": energy,
+                                "co2_kg": economics.co2_kg(energy, econ.grid_kg_co2_per_kwh),
+                                "peak_memory_bytes": sim["peak_memory_bytes"],
+                                "memory_capacity_bytes": capacity,
+                                "host_memory_bytes": sim["host_memory_bytes"],
+                                "fits_in_memory": sim["fits_in_memory"],
+                                "memory_reason": sim["infeasible_reason"],
+                                "ne": q["ne"],
+                                "ne_lo80": q["lo80"],
+                                "ne_hi80": q["hi80"],
+                                "ne_lo95": q["lo95"],
+                                "ne_hi95": q["hi95"],
+                                "samples_to_target": to_target,
+                                "time_to_target_s": t_target,
+                                "cost_to_target_usd": (
+                                    economics.cost_usd(
+                                        devices, hw.price_usd_per_device_hour, economics.hours(t_target)
+                                    )
+                                    if t_target is not None
+                                    else None
+                                ),
+                                "bottleneck": sim["bottleneck"],
+                                "sharding": sim["sharding"],
+                                "breakdown_s": sim["breakdown_s"],
+                            }
+                        )
+                        option_id += 1
+
+    better = law.higher_is_better
+    metrics = [r["ne"] for r in rows]
+    finite = [m for m in metrics if math.isfinite(m)]
+    reference = (min(finite) if better else max(finite)) if finite else math.nan
+    for r in rows:
+        violations = []
+        if c.must_fit_memory and not r["fits_in_memory"]:
+            violations.append("memory")
+        if c.max_days is not None and not r["time_to_train_days"] <= c.max_days:
+            violations.append("deadline")
+        if c.max_cost_usd is not None and not r["cost_usd"] <= c.max_cost_usd:
+            violations.append("budget")
+        if c.target_ne is not None and not (r["ne"] >= c.target_ne if better else r["ne"] <= c.target_ne):
+            violations.append("target_ne")
+        r["violations"] = tuple(violations)
+        r["feasible"] = not violations
+        r["binding"] = violations[0] if violations else r["bottleneck"]
+        r["quality_per_dollar"] = economics.quality_per_dollar(
+            r["ne"], reference, r["cost_usd"], higher_is_better=better
+        )
+    feasible = [r for r in rows if r["feasible"]]
+    front_local = economics.pareto_frontier(
+        [r["cost_usd"] for r in feasible], [r["ne"] for r in feasible], higher_is_better=better
+    )
+    frontier = tuple(feasible[i]["id"] for i in front_local)
+    on_front = set(frontier)
+    ranked = sorted(rows, key=_rank_key(scenario.objective, better))
+    options = tuple(Option(**r, pareto=r["id"] in on_front, rank=k + 1) for k, r in enumerate(ranked))
+    recommendation = recommend(scenario, options, frontier)
+    return WhatIfResult(scenario, options, frontier, recommendation, reference, unique, hits)
+
+
+def _rank_key(objective: str, higher_is_better: bool) -> Callable[[dict[str, Any]], tuple]:
+    sign = -1.0 if higher_is_better else 1.0
+
+    def key(r: dict[str, Any]) -> tuple:
+        primary = {
+            "cost": (r["cost_usd"], r["time_to_train_s"], sign * r["ne"]),
+            "time": (r["time_to_train_s"], r["cost_usd"], sign * r["ne"]),
+            "ne": (sign * r["ne"], r["cost_usd"], r["time_to_train_s"]),
+            "quality_per_dollar": (-r["quality_per_dollar"], r["cost_usd"], r["time_to_train_s"]),
+        }[objective]
+        return (not r["feasible"], *primary, r["id"])
+
+    return key
+
+
+# ------------------------------------------------------------------------------------------ recommendation
+def _constraint_text(name: str, scenario: Scenario) -> str:
+    c = scenario.constraints
+    return {
+        "memory": "memory (must fit in device memory)",
+        "deadline": f"deadline (max_days {c.max_days:g})" if c.max_days is not None else "deadline",
+        "budget": f"budget (max_cost_usd {c.max_cost_usd:,.0f})" if c.max_cost_usd is not None else "budget",
+        "target_ne": f"target NE ({c.target_ne:g})" if c.target_ne is not None else "target NE",
+    }[name]
+
+
+def _shortfall(option: Option, name: str, scenario: Scenario) -> float:
+    """How far an option misses one constraint, as a ratio >= 1 (smaller is closer)."""
+    c = scenario.constraints
+    if name == "memory":
+        return option.peak_memory_bytes / max(option.memory_capacity_bytes, 1.0)
+    if name == "deadline" and c.max_days:
+        return option.time_to_train_days / c.max_days
+    if name == "budget" and c.max_cost_usd:
+        return option.cost_usd / c.max_cost_usd
+    if name == "target_ne" and c.target_ne:
+        return option.ne / c.target_ne if option.ne > 0 else math.inf
+    return math.inf
+
+
+def _miss_text(option: Option, name: str, scenario: Scenario) -> str:
+    if name == "memory":
+        return (
+            f"needs {option.peak_memory_bytes / 1e9:.3g} GB per device of "
+            f"{option.memory_capacity_bytes / 1e9:.3g} GB"
+        )
+    if name == "deadline":
+        return f"takes {option.time_to_train_days:.3g} days"
+    if name == "budget":
+        return f"costs ${option.cost_usd:,.0f}"
+    return f"reaches NE {option.ne:.5g}"
+
+
+def recommend(scenario: Scenario, options: tuple[Option, ...], frontier: tuple[int, ...]) -> dict[str, Any]:
+    """The recommendation: the best feasible option by the objective, or which constraint binds.
+
+    ``options`` must be ranked (feasible first, best first). Returns a JSON-ready mapping with ``feasible``,
+    ``option`` (summary or None), ``binding`` (what limits the recommended option, or the constraint that
+    excludes the most options when nothing is feasible), counts of every option's binding and violations,
+    the frontier size and one paragraph of ``text``.
+    """
+    bindings = Counter(o.binding for o in options)
+    violated = Counter(v for o in options for v in o.violations)
+    only = Counter(o.violations[0] for o in options if len(o.violations) == 1)
+    feasible = [o for o in options if o.feasible]
+    out: dict[str, Any] = {
+        "objective": scenario.objective,
+        "feasible": bool(feasible),
+        "feasible_options": len(feasible),
+        "options": len(options),
+        "frontier_size": len(frontier),
+        "binding_counts": dict(sorted(bindings.items())),
+        "violations": {k: violated[k] for k in CONSTRAINT_ORDER if violated[k]},
+    }
+    excluded = "; ".join(
+        f"{_constraint_text(k, scenario)} excludes {violated[k]}" for k in CONSTRAINT_ORDER if violated[k]
+    )
+    if feasible:
+        best = feasible[0]
+        fastest = min(feasible, key=lambda o: (o.time_to_train_s, o.cost_usd, o.id))
+        better = scenario.law.higher_is_better
+        best_q = min(feasible, key=lambda o: ((-o.ne if better else o.ne), o.cost_usd, o.id))
+        out.update(
+            {
+                "option": best.summary(),
+                "binding": best.binding,
+                "alternatives": {"fastest": fastest.summary(), "best_quality": best_q.summary()},
+                "bound_by": None,
+            }
+        )
+        interval = f" [80%: {best.ne_lo80:.4g}-{best.ne_hi80:.4g}]" if best.ne_hi80 > best.ne_lo80 else ""
+        text = (
+            f"Recommended ({scenario.objective}): {best.label()}: {best.time_to_train_days:.3g} days, "
+            f"${best.cost_usd:,.0f}, {best.energy_kwh:,.0f} kWh, {scenario.law.metric} {best.ne:.5g}"
+            f"{interval}; limited by {best.binding}."
+        )
+        if fastest.id != best.id:
+            text += (
+                f" Fastest feasible: {fastest.label()} in {fastest.time_to_train_days:.3g} days for "
+                f"${fastest.cost_usd:,.0f}."
+            )
+        if best_q.id != best.id and best_q.ne != best.ne:
+            text += (
+                f" Best quality: {best_q.label()} ({scenario.law.metric} {best_q.ne:.5g}) for "
+                f"${best_q.cost_usd:,.0f}."
+            )
+        text += (
+            f" {len(feasible)} of {len(options)} options feasible; {len(frontier)} on the cost/NE frontier."
+        )
+        if excluded:
+            text += f" Excluded: {excluded}."
+        out["text"] = text
+        return out
+
+    # Nothing feasible: the bound constraint is the one whose relaxation alone admits the most options.
+    def weight(name: str) -> tuple[int, int, int]:
+        return (only[name], violated[name], -CONSTRAINT_ORDER.index(name))
+
+    bound = max((k for k in CONSTRAINT_ORDER if violated[k]), key=weight)
+    if only[bound]:
+        candidates = [o for o in options if o.violations == (bound,)]
+    else:
+        candidates = [o for o in options if bound in o.violations]
+    closest = min(candidates or options, key=lambda o: (_shortfall(o, bound, scenario), o.id))
+    out.update(
+        {
+            "option": None,
+            "binding": bound,
+            "bound_by": bound,
+            "closest": closest.summary(),
+            "alternatives": {},
+        }
+    )
+    text = f"No option meets the constraints; {_constraint_text(bound, scenario)} binds"
+    if only[bound]:
+        text += f" ({only[bound]} options miss only this constraint)"
+    text += f". Closest: {closest.label()}, which {_miss_text(closest, bound, scenario)}."
+    if (
+        bound == "target_ne"
+        and scenario.constraints.target_ne is not None
+        and scenario.law.x_for_target(scenario.constraints.target_ne) is None
+    ):
+        text += " The quality law never reaches this target (it is beyond the law's floor)."
+    text += f" Excluded: {excluded}."
+    out["text"] = text
+    return out

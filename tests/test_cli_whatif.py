@@ -1,0 +1,133 @@
+"""``recplan whatif`` and ``recplan report`` end to end with the real step model (small scenarios)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SMALL = """\
+name: small
+workload: tiny
+quality: {law: {form: power_plus_const, x: samples, alpha: 2.0, beta: 0.25, gamma: 0.7}}
+sweep:
+  hardware: [h100-sxm-80gb, b200]
+  devices: [1, 2]
+  samples: [1.0e6, 1.0e9]
+constraints: {max_days: 1, target_ne: 0.715}
+overrides: {pue: 1.1, grid_kg_co2_per_kwh: 0.4}
+"""
+
+
+@pytest.fixture
+def small(tmp_path):
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+def test_whatif_json_contract_and_cost_formula(cli, small):
+    r = cli("whatif", small, "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert set(doc) >= {"options", "frontier", "recommendation"}
+    assert len(doc["options"]) == 2 * 2 * 2
+    prices = {"h100-sxm-80gb": 6.88, "b200": 14.24}
+    for o in doc["options"]:
+        assert o["step_time_s"] > 0 and o["samples_per_s"] > 0 and o["peak_memory_bytes"] > 0
+        assert o["cost_usd"] == pytest.approx(
+            o["devices"] * prices[o["hardware"]] * o["time_to_train_s"] / 3600
+        )
+        assert o["binding"] in (
+            "memory",
+            "compute",
+            "communication",
+            "host",
+            "budget",
+            "deadline",
+            "target_ne",
+        )
+        assert o["feasible"] == (o["ne"] <= 0.715 and o["time_to_train_s"] <= 86400 and o["fits_in_memory"])
+    assert doc["frontier"] and doc["recommendation"]["feasible"]
+    assert doc["recommendation"]["option"]["id"] == doc["options"][0]["id"]
+
+
+def test_whatif_table(cli, small):
+    r = cli("whatif", small)
+    assert r.code == 0, r.err
+    assert "Frontier" in r.out and "Recommendation" in r.out and "h100-sxm-80gb" in r.out
+
+
+def test_main_example_compares_four_vendors(cli):
+    r = cli("whatif", EXAMPLES / "next-year.yaml", "--json", "--no-progress")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    hardware = {o["hardware"] for o in doc["options"]}
+    assert {"h100-sxm-80gb", "h200-sxm-141gb", "b200", "mi300x", "h100-next-2xbw"} <= hardware
+    assert len({o["devices"] for o in doc["options"]}) >= 4
+    assert doc["frontier"] and doc["recommendation"]["feasible"]
+    assert any(o["ne_hi80"] > o["ne_lo80"] for o in doc["options"])  # fitted law: real intervals
+
+
+def test_future_device_example(cli):
+    r = cli("whatif", EXAMPLES / "future-device-scenario.yaml", "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    future = [o for o in doc["options"] if o["hardware"] == "h100-next-2xbw"]
+    assert future and all(o["price_usd_per_device_hour"] == 9.5 for o in future)
+
+
+def test_infeasible_scenario_exits_1_naming_the_constraint(cli):
+    r = cli("whatif", EXAMPLES / "infeasible.yaml")
+    assert r.code == 1
+    assert "Recommendation" in r.out
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and "deadline (max_days 0.25) binds" in lines[0]
+    r = cli("whatif", EXAMPLES / "infeasible.yaml", "--json")
+    assert r.code == 1 and json.loads(r.out)["recommendation"]["bound_by"] == "deadline"
+
+
+def test_bad_scenario_exits_2_with_one_line(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SMALL.replace("devices: [1, 2]", "devices: [1, 2, -8]"))
+    r = cli("whatif", bad)
+    assert r.code == 2 and r.out == ""
+    assert r.err.strip() == f"recplan: error: {bad}: sweep.devices[2]: must be between 1 and 1e+06, got -8"
+    r = cli("whatif", tmp_path / "missing.yaml")
+    assert r.code == 2 and "file not found" in r.err
+    r = cli("whatif", bad.with_name("x.yaml"), "--executor", "cloud")
+    assert r.code == 2 and "--executor" in r.err
+
+
+def test_report_writes_four_files_twice_identical(cli, small, tmp_path):
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    assert cli("report", small, "--out", out_a).code == 0
+    r = cli("report", small, "--out", out_b, "--format", "html,md,json,csv")
+    assert r.code == 0, r.err
+    names = ["report.html", "report.md", "report.json", "options.csv"]
+    for name in names:
+        assert (out_a / name).read_bytes() == (out_b / name).read_bytes(), name
+    assert r.out == "" and "wrote" in r.err
+    r = cli("report", small, "--out", tmp_path / "c", "--format", "pdf")
+    assert r.code == 2 and "unknown format 'pdf'" in r.err
+
+
+def test_report_of_infeasible_scenario_still_writes_and_exits_1(cli, tmp_path):
+    r = cli("report", EXAMPLES / "infeasible.yaml", "--out", tmp_path, "--format", "json")
+    assert r.code == 1 and (tmp_path / "report.json").exists()
+    assert "deadline" in r.err.strip().splitlines()[-1]
+
+
+def test_dask_executor_through_the_cli(cli, small):
+    distributed = pytest.importorskip("distributed")
+    local = cli("whatif", small, "--json", "--executor", "serial")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None, silence_logs=40
+    ) as cluster:
+        remote = cli(
+            "whatif", small, "--json", "--executor", "dask", "--scheduler", cluster.scheduler_address
+        )
+    assert remote.code == 0, remote.err
+    assert json.loads(remote.out) == json.loads(local.out)

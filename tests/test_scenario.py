@@ -1,0 +1,174 @@
+"""Scenario parsing: examples load, defaults, model scaling, prices, and one-line errors naming the field."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from planner.errors import InputError
+from planner.scenario import load_scenario, scale_workload, scenario_from_mapping
+from planner.workload import derive, load_workload
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+LAW = {"law": {"form": "power_plus_const", "x": "samples", "alpha": 2.0, "beta": 0.25, "gamma": 0.7}}
+
+
+def base(**changes):
+    data = {
+        "name": "t",
+        "workload": "tiny",
+        "quality": LAW,
+        "sweep": {"hardware": ["h100-sxm-80gb", "b200"], "devices": [1, 2, 4]},
+    }
+    data.update(changes)
+    return data
+
+
+def parse(data, tmp_path=None):
+    folder = tmp_path or Path(".")
+    return scenario_from_mapping(data, str(folder / "s.yaml"), folder)
+
+
+def error(data, tmp_path=None) -> InputError:
+    with pytest.raises(InputError) as info:
+        parse(data, tmp_path)
+    return info.value
+
+
+@pytest.mark.parametrize("name", ["future-device-scenario", "model-scale", "gb200-priced", "infeasible"])
+def test_examples_load(name):
+    s = load_scenario(EXAMPLES / f"{name}.yaml")
+    assert s.option_count >= 4
+    assert all(h.price_usd_per_device_hour > 0 for h in s.hardware)
+
+
+def test_defaults_come_from_the_workload():
+    s = parse(base())
+    w = load_workload("tiny")
+    assert s.batch_sizes == (w.training.batch_size,)
+    assert s.samples == (w.training.samples,)
+    assert s.epochs == w.training.epochs
+    assert s.constraints.must_fit_memory is True
+    assert s.economics.pue == 1.0 and s.economics.grid_kg_co2_per_kwh is None
+    assert s.objective == "cost" and s.simulation.steps == 20
+    assert s.option_count == 2 * 3
+
+
+def test_prices_power_and_their_provenance():
+    s = parse(
+        base(
+            overrides={
+                "price_usd_per_device_hour": {"b200": 10.0},
+                "power_w": {"h100-sxm-80gb": 650},
+                "pue": 1.25,
+                "grid_kg_co2_per_kwh": 0.3,
+            }
+        )
+    )
+    h100, b200 = s.hardware
+    assert h100.price_usd_per_device_hour == 6.88 and h100.price.status == "datasheet"
+    assert "AWS" in h100.price.source and h100.price.as_of
+    assert b200.price_usd_per_device_hour == 10.0 and b200.price.status == "override"
+    assert h100.power_w == 650 and b200.power_w == b200.profile.device.power_w
+    assert s.economics.pue == 1.25 and s.economics.grid_kg_co2_per_kwh == 0.3
+
+
+def test_unpriced_profile_needs_an_override():
+    err = error(base(sweep={"hardware": ["b200", "gb200"], "devices": [8]}))
+    assert err.field == "sweep.hardware[1]" and "overrides.price_usd_per_device_hour.gb200" in err.problem
+    s = parse(
+        base(
+            sweep={"hardware": ["gb200"], "devices": [8]},
+            overrides={"price_usd_per_device_hour": {"gb200": 15}},
+        )
+    )
+    assert s.hardware[0].price_usd_per_device_hour == 15
+
+
+def test_model_scale_multiplies_rows_and_sqrt_widths():
+    w = load_workload("criteo-kaggle-dlrm")
+    w4 = scale_workload(w, 4)
+    assert [t.rows for t in w4.model.tables] == [t.rows * 4 for t in w.model.tables]
+    assert w4.model.bottom_mlp[:-1] == tuple(2 * x for x in w.model.bottom_mlp[:-1])
+    assert w4.model.bottom_mlp[-1] == w.model.embedding_dim and w4.model.top_mlp[-1] == 1
+    ratio = derive(w4).total_params / derive(w).total_params
+    assert 3.0 < ratio < 4.5
+    assert scale_workload(w, 1) is w
+
+
+def test_relative_paths_resolve_against_the_scenario(tmp_path):
+    (tmp_path / "sub").mkdir()
+    src = (EXAMPLES / "future-device.yaml").read_text()
+    (tmp_path / "sub" / "dev.yaml").write_text(src)
+    (tmp_path / "sub" / "s.yaml").write_text(
+        "name: t\nworkload: tiny\nquality: {law: {form: power_law, x: samples, alpha: 1.0, beta: 0.1}}\n"
+        "sweep: {hardware: [dev.yaml], devices: [1]}\noverrides: {price_usd_per_device_hour: {dev.yaml: 5}}\n"
+    )
+    s = load_scenario(tmp_path / "sub" / "s.yaml")
+    assert s.hardware[0].name == "h100-next-2xbw" and s.hardware[0].profile.derived_from is not None
+    assert s.hardware[0].price_usd_per_device_hour == 5
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"colour": "red"}, "colour"),
+        ({"sweep": {"hardware": ["b200"], "devices": [1, 2, -4]}}, "sweep.devices[2]"),
+        ({"sweep": {"hardware": ["b200"], "devices": [1, 2.5]}}, "sweep.devices[1]"),
+        ({"sweep": {"hardware": ["b200"], "devices": [1, 1]}}, "sweep.devices[1]"),
+        ({"sweep": {"hardware": ["b200"], "devices": [1], "samples": [1e9, math.nan]}}, "sweep.samples[1]"),
+        ({"sweep": {"hardware": ["b200"], "devices": [1], "batch_size": ["big"]}}, "sweep.batch_size[0]"),
+        ({"sweep": {"hardware": ["b200", "no-such-gpu"], "devices": [1]}}, "sweep.hardware[1]"),
+        ({"sweep": {"hardware": ["b200"], "devices": [1], "nodes": [1]}}, "sweep.nodes"),
+        ({"sweep": {"hardware": ["b200"]}}, "sweep.devices"),
+        ({"model_scale": [1, 0]}, "model_scale[1]"),
+        ({"model_scale": math.inf}, "model_scale"),
+        ({"constraints": {"max_days": -1}}, "constraints.max_days"),
+        ({"constraints": {"must_fit_memory": "yes"}}, "constraints.must_fit_memory"),
+        ({"constraints": {"deadline": 3}}, "constraints.deadline"),
+        ({"overrides": {"pue": 0.8}}, "overrides.pue"),
+        (
+            {"overrides": {"price_usd_per_device_hour": {"b300": 3}}},
+            "overrides.price_usd_per_device_hour.b300",
+        ),
+        (
+            {"overrides": {"price_usd_per_device_hour": {"b200": -3}}},
+            "overrides.price_usd_per_device_hour.b200",
+        ),
+        ({"objective": "speed"}, "objective"),
+        ({"simulation": {"steps": 0}}, "simulation.steps"),
+        ({"workload": "no-such-workload"}, "workload"),
+        (
+            {
+                "quality": {
+                    "law": {
+                        "form": "power_plus_const",
+                        "x": "samples",
+                        "alpha": 2.0,
+                        "beta": -1,
+                        "gamma": 0.7,
+                    }
+                }
+            },
+            "quality.law.beta",
+        ),
+    ],
+)
+def test_bad_input_names_file_and_field(change, field):
+    data = base(**change)
+    err = error(data)
+    assert err.file == "s.yaml" and err.field == field, err.one_line()
+    assert "\n" not in err.one_line()
+
+
+def test_missing_file_and_malformed_yaml(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        load_scenario(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(InputError, match="malformed YAML"):
+        load_scenario(bad)
+    err = error(base(workload={"name": "x", "model": {}, "training": {}}), tmp_path)
+    assert err.field.startswith("workload.")

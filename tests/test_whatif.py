@@ -1,0 +1,218 @@
+"""What-if evaluation with an injected step model: economics per option, constraints and bindings,
+frontier, recommendation, the simulation cache, and the process and Dask executors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from planner.scenario import scenario_from_mapping
+from planner.whatif import evaluate_scenario
+
+CALLS: list[tuple[str, str, int, int]] = []
+
+
+@dataclass(frozen=True)
+class FakeResult:
+    step_time_s: float
+    step_time_p99_s: float
+    samples_per_s: float
+    peak_memory_bytes: float
+    host_memory_bytes: float
+    fits_in_memory: bool
+    infeasible_reason: str
+    binding: str
+    breakdown_s: dict = field(default_factory=dict)
+    sharding: dict = field(default_factory=dict)
+
+
+def fake_simulate(
+    workload, profile, devices, *, sharding="auto", steps=20, seed=0, batch_size=None, cost_model=None
+):
+    """A made-up step model: throughput grows with devices and HBM bandwidth; memory splits over devices."""
+    CALLS.append((workload.name, profile.name, devices, batch_size))
+    batch = batch_size or workload.training.batch_size
+    per_device = profile.device.hbm_bandwidth_bytes_per_s / 1e7  # samples/s per device (fake)
+    comm = 1e-3 * math.log2(devices) if devices > 1 else 0.0
+    compute = batch / (per_device * devices)
+    step = compute + comm
+    memory = 4e11 / devices
+    fits = memory <= profile.device.hbm_bytes
+    return FakeResult(
+        step,
+        step * 1.1,
+        batch / step,
+        memory,
+        0.0,
+        fits,
+        "" if fits else "too big",
+        "memory" if not fits else ("compute" if compute >= comm else "communication"),
+        {"compute": compute, "a2a_fwd": comm},
+        {"kind": "table"},
+    )
+
+
+def scenario(tmp_path: Path | None = None, **changes):
+    data = {
+        "name": "fake",
+        "workload": "tiny",
+        "quality": {
+            "law": {"form": "power_plus_const", "x": "samples", "alpha": 2.0, "beta": 0.25, "gamma": 0.7}
+        },
+        "sweep": {
+            "hardware": ["h100-sxm-80gb", "mi300x"],
+            "devices": [2, 4, 8, 16],
+            "batch_size": [4096],
+            "samples": [1e8, 1e9, 1e10],
+        },
+        "overrides": {"pue": 1.5, "grid_kg_co2_per_kwh": 0.5},
+    }
+    data.update(changes)
+    folder = tmp_path or Path(".")
+    return scenario_from_mapping(data, str(folder / "fake.yaml"), folder)
+
+
+def evaluate(s, **kw):
+    kw.setdefault("executor", "serial")
+    return evaluate_scenario(s, simulate_fn=fake_simulate, **kw)
+
+
+def test_every_option_costs_devices_times_price_times_hours():
+    s = scenario()
+    r = evaluate(s)
+    assert len(r.options) == s.option_count == 2 * 4 * 3
+    prices = {h.name: h.price_usd_per_device_hour for h in s.hardware}
+    power = {h.name: h.power_w for h in s.hardware}
+    for o in r.options:
+        hours = o.samples * o.epochs / o.samples_per_s / 3600
+        assert o.time_to_train_s == pytest.approx(o.samples * o.epochs / o.samples_per_s)
+        assert o.cost_usd == pytest.approx(o.devices * prices[o.hardware] * hours)
+        assert o.energy_kwh == pytest.approx(o.devices * power[o.hardware] * hours * 1.5 / 1000)
+        assert o.co2_kg == pytest.approx(o.energy_kwh * 0.5)
+        assert o.ne == pytest.approx(2.0 * (o.samples * o.epochs) ** -0.25 + 0.7)
+        assert o.ne_lo80 <= o.ne <= o.ne_hi80
+
+
+def test_identical_simulations_are_shared():
+    s = scenario()
+    CALLS.clear()
+    cache: dict = {}
+    evaluate(s, cache=cache)
+    assert len(CALLS) == 2 * 4  # the three data sizes share one simulation
+    assert len(set(CALLS)) == len(CALLS)
+    CALLS.clear()
+    r = evaluate(s, cache=cache)
+    assert CALLS == [] and r.cached_simulations == r.unique_simulations == 8
+
+
+def test_constraints_bindings_and_frontier():
+    s = scenario(constraints={"max_days": 0.02, "max_cost_usd": 40, "target_ne": 0.715})
+    r = evaluate(s)
+    for o in r.options:
+        expected = []
+        if not o.fits_in_memory:
+            expected.append("memory")
+        if o.time_to_train_days > 0.02:
+            expected.append("deadline")
+        if o.cost_usd > 40:
+            expected.append("budget")
+        if o.ne > 0.715:
+            expected.append("target_ne")
+        assert list(o.violations) == expected
+        assert o.feasible == (not expected)
+        assert o.binding == (expected[0] if expected else o.bottleneck)
+    feasible = [o for o in r.options if o.feasible]
+    assert feasible and {o.binding for o in r.options} >= {"memory", "target_ne"}
+    front = [r.option(i) for i in r.frontier]
+    assert all(o.pareto and o.feasible for o in front)
+    assert sum(o.pareto for o in r.options) == len(front)
+    for o in feasible:  # no feasible option beats a frontier point on both axes
+        for f in front:
+            assert not (o.cost_usd < f.cost_usd and o.ne < f.ne)
+    # ranking: feasible first, then cheapest; the recommendation is the first option
+    assert [o.rank for o in r.options] == list(range(1, len(r.options) + 1))
+    assert r.options[0].feasible and r.recommendation["option"]["id"] == r.options[0].id
+    costs = [o.cost_usd for o in r.options if o.feasible]
+    assert costs == sorted(costs)
+    assert r.recommendation["feasible"] and "limited by" in r.recommendation["text"]
+
+
+def test_nothing_feasible_names_the_binding_constraint():
+    r = evaluate(scenario(constraints={"max_days": 1e-6, "max_cost_usd": 1e9}))
+    rec = r.recommendation
+    assert not r.feasible and rec["option"] is None
+    assert rec["bound_by"] == "deadline" and "deadline (max_days 1e-06) binds" in rec["text"]
+    assert rec["closest"]["time_to_train_s"] == min(o.time_to_train_s for o in r.options if o.fits_in_memory)
+    r = evaluate(scenario(constraints={"target_ne": 0.5}))
+    assert r.recommendation["bound_by"] == "target_ne"
+    assert "never reaches this target" in r.recommendation["text"]
+
+
+def test_samples_to_target_and_objectives():
+    r = evaluate(scenario(constraints={"target_ne": 0.72}))
+    need = (2.0 / 0.02) ** 4  # 2 x^-0.25 + 0.7 = 0.72
+    for o in r.options:
+        assert o.samples_to_target == pytest.approx(need)
+        assert o.cost_to_target_usd == pytest.approx(o.cost_usd * need / o.samples)
+    by_time = evaluate(scenario(objective="time"))
+    days = [o.time_to_train_days for o in by_time.options if o.feasible]
+    assert days == sorted(days)
+    by_ne = evaluate(scenario(objective="ne"))
+    assert by_ne.options[0].samples == 1e10
+    by_q = evaluate(scenario(objective="quality_per_dollar"))
+    q = [o.quality_per_dollar for o in by_q.options if o.feasible]
+    assert q == sorted(q, reverse=True) and q[0] > 0
+
+
+def test_json_document_contract():
+    doc = evaluate(scenario()).to_dict()
+    assert set(doc) >= {"options", "frontier", "recommendation"}
+    required = {
+        "hardware",
+        "devices",
+        "batch_size",
+        "samples",
+        "step_time_s",
+        "samples_per_s",
+        "time_to_train_s",
+        "cost_usd",
+        "energy_kwh",
+        "peak_memory_bytes",
+        "fits_in_memory",
+        "ne",
+        "ne_lo80",
+        "ne_hi80",
+        "feasible",
+        "pareto",
+        "binding",
+    }
+    for o in doc["options"]:
+        assert required <= set(o)
+
+
+def test_process_executor_matches_serial():
+    s = scenario()
+    serial = evaluate(s, cache={})
+    parallel = evaluate(s, executor="process", workers=2, cache={})
+    assert [o.to_dict() for o in serial.options] == [o.to_dict() for o in parallel.options]
+
+
+def test_dask_executor_on_a_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    s = scenario()
+    serial = evaluate(s, cache={})
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None, silence_logs=40
+    ) as cluster:
+        remote = evaluate(s, executor="dask", scheduler=cluster.scheduler_address, cache={})
+    assert [o.to_dict() for o in serial.options] == [o.to_dict() for o in remote.options]
+
+
+def test_progress_reports_every_simulation():
+    seen: list[tuple[int, int]] = []
+    evaluate(scenario(), cache={}, progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, 8) and seen[-1] == (8, 8)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
