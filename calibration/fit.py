@@ -129,13 +129,14 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
         phase = "forward" if k.endswith("forward") else "backward"
         if k.startswith("dot"):
             def pred_dot(params: Params) -> tuple[float, float]:
-                total, parts = interaction.dot_interaction_time_s(params["interaction"], fig, p["batch"],
+                total, parts = interaction.dot_interaction_time_s(params["interaction"], params["gemm"], fig,
+                                                                  p["batch"],
                                                                   p["features"], p["dim"], dtype, phase)
                 return total, parts["fixed_s"]
 
             return "interaction", interaction.DOT_LAUNCHES[phase], pred_dot
         launches_box = interaction.dcn_cross_time_s(
-            {"fixed_s": 1.0, "bandwidth_fraction": 1.0, "peak_fraction": 1.0},
+            {"fixed_s": 1.0, "bandwidth_fraction": 1.0},
             {"fixed_s": 1.0, "k_half": 1.0, "bandwidth_fraction": 1.0, "peak_fraction_fp32": 1.0},
             fig, 1, 1, p["low_rank"], dtype, phase)[1]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,10 @@ def _dedupe(cases: list[Case]) -> list[Case]:
             seen.add(case.case_id)
             out.append(case)
     return out
+
+
+#: Seed of the space-filling extra cases of the quick suites (fixed: the same cases on every machine).
+QUICK_DESIGN_SEED = 20261201
 
 
 # ------------------------------------------------------------------------------------------- embedding
@@ -101,6 +106,7 @@ def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
             + _emb(4_000_000, 16, 10, 2048)
             + _emb(100_000, 64, 10, 1024, dtype=low)
             + _emb(1_000_000, 32, 20, 4096, "zipf", 1.05, dtype=low, optimizers=sa)
+            + _embedding_design(32)
         )
     base = {"rows": 1_000_000, "dim": 64, "pooling": 20, "batch": 4096}
     cases: list[Case] = []
@@ -126,6 +132,30 @@ def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
         for dim in (16, 64, 128):
             cases += _emb(base["rows"], dim, base["pooling"], base["batch"], dtype=low_dtype)
     return _dedupe(cases)
+
+
+def _embedding_design(count: int) -> list[Case]:
+    """``count`` seeded configurations spread over the DLRM embedding space, each with one optimizer.
+
+    Axes drawn independently: rows log-uniform in 1e2..4e6, dim 8..128, pooling 1..50, batch 256..8192,
+    uniform or Zipf (0.8..1.2) ids, the three sparse optimizers in turn, one in five bf16. Hand-picked edge
+    cases alone leave the middle of the space thin, and a fit with a dozen parameters needs many cases for
+    its cross-validated error to mean something.
+    """
+    rng = random.Random(QUICK_DESIGN_SEED)
+    optimizers = ("sgd", "adagrad", "rowwise_adagrad")
+    cases: list[Case] = []
+    for i in range(count):
+        rows = int(round(10 ** rng.uniform(2.0, 6.6), -1))
+        dim = rng.choice((8, 16, 32, 64, 128))
+        pooling = rng.choice((1, 2, 4, 8, 20, 50))
+        batch = rng.choice((256, 512, 1024, 2048, 4096, 8192))
+        zipf = rng.random() < 0.4
+        exponent = rng.choice((0.8, 1.05, 1.2)) if zipf else 0.0
+        dtype = "bf16" if rng.random() < 0.2 else "fp32"
+        cases += _emb(rows, dim, pooling, batch, "zipf" if zipf else "uniform", exponent, dtype,
+                      (optimizers[i % len(optimizers)],))
+    return cases
 
 
 # ------------------------------------------------------------------------------------------------ gemm
@@ -219,6 +249,7 @@ def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
             + _dcn(1024, 432, 0)
             + _dcn(4096, 256, 32)
             + _dcn(2048, 432, 64, "bf16")
+            + _interaction_design(12)
         )
     cases: list[Case] = []
     for batch in (512, 2048, 8192, 32_768):
@@ -229,6 +260,21 @@ def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
     for dtype in ("bf16",) + (("fp16",) if device_kind == "cuda" else ()):
         cases += _dot(8192, 27, 128, dtype) + _dcn(8192, 3456, 512, dtype)
     return _dedupe(cases)
+
+
+def _interaction_design(count: int) -> list[Case]:
+    """``count`` seeded dot-interaction and DCN configurations (half each) over the DLRM space."""
+    rng = random.Random(QUICK_DESIGN_SEED + 1)
+    cases: list[Case] = []
+    for i in range(count):
+        batch = rng.choice((256, 512, 1024, 2048, 4096, 8192))
+        dtype = "bf16" if rng.random() < 0.25 else "fp32"
+        if i % 2 == 0:
+            cases += _dot(batch, rng.randint(3, 30), rng.choice((8, 16, 32, 64)), dtype)
+        else:
+            width = rng.choice((64, 128, 256, 512, 1024))
+            cases += _dcn(batch, width, rng.choice((0, 16, 32, 64, 128)) if width <= 512 else 64, dtype)
+    return cases
 
 
 # ---------------------------------------------------------------------------------------------- memory

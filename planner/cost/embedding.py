@@ -8,9 +8,17 @@ served at ``cache_bandwidth_ratio`` times the memory rate. The cache holds the h
 reference model): with ``K = cache_fraction * cache_bytes / row_bytes`` cached rows the hit fraction is
 ``K / rows`` for uniform access and the Zipf mass of the top ``K`` ranks for skewed access.
 
+Every random row access also needs its address translated. The translation cache (TLB) covers
+``translation_entries`` pages (4 KiB on CPUs, where PyTorch's allocations are not backed by huge pages
+unless asked; 2 MiB on GPUs); a lookup whose page is not covered pays a page walk of
+``page_walk_bytes`` (bytes-equivalent at memory bandwidth). The covered rows are the hottest ones, at
+least one per entry and at least the share ``reach / table_bytes`` of the table, so skewed access into a
+huge table still translates mostly from the TLB while uniform access does not.
+
 Forward (gather + sum)::
 
     time_s = launches * fixed_s + [L * row_bytes * ((1 - hit) + hit / cache_bandwidth_ratio)
+             + L * (1 - hit) * miss_overhead_bytes + L * (1 - tlb_hit) * page_walk_bytes
              + L * lookup_overhead_bytes + index_and_output_bytes] / (memory_bandwidth * bandwidth_fraction)
 
 Backward with the optimizer update: the sparse gradient (one row per lookup, ``backward_value_passes``
@@ -71,6 +79,11 @@ COALESCING = ("adagrad", "rowwise_adagrad", "adam")
 FRESH_MAPPING_BYTES = 32 * 1024 * 1024
 #: Page size of a freshly mapped buffer's first-touch faults (x86-64 base pages).
 PAGE_BYTES = 4096
+#: Page size that address translation of a table works in: x86-64 base pages on CPUs (PyTorch's CPU
+#: allocator does not request transparent huge pages by default), 2 MiB pages on GPUs (CUDA's allocation
+#: granularity).
+TRANSLATION_PAGE_BYTES = {"cpu": PAGE_BYTES}
+GPU_TRANSLATION_PAGE_BYTES = 2 * 1024 * 1024
 
 _EXACT_RANKS = 1024
 _EXACT_UNIQUE_RANKS = 64
@@ -107,6 +120,22 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "the per-lookup gradient rows (and their indices) are written by the backward and read once by "
             "the coalescing update: two passes (fitted where measured: sorting adds passes on CPUs)",
             0.1, 1e3, "passes over lookups x (dim x elem + index) bytes"),
+        "backward_bandwidth_ratio": ParamSpec(
+            "backward_bandwidth_ratio", 1.0,
+            "1: the backward and the update stream at the forward's rate; fitted where measured (the forward "
+            "is one fused gather kernel, the backward a chain of scatters and row loops)",
+            1e-2, 1e2, "x the forward's effective bandwidth"),
+        "backward_lookup_bytes": ParamSpec(
+            "backward_lookup_bytes", 0.55 * 128,
+            "as lookup_overhead_bytes for the backward: per-lookup issue work of the gradient scatter and of "
+            "the update's row loop, independent of the row width (fitted where measured)",
+            1e-3, 1e5, "bytes-equivalent per lookup"),
+        **{f"update_scale_{name}": ParamSpec(
+            f"update_scale_{name}", 1.0,
+            f"1: the {name} update makes exactly the row passes counted in _ROW_PASSES; fitted where "
+            "measured, since fused and unfused implementations of the same optimizer differ in passes",
+            1e-2, 1e2, "x counted row passes")
+           for name in ("sgd", "adagrad", "rowwise_adagrad", "adam")},
         "sort_bytes_per_key": ParamSpec(
             "sort_bytes_per_key", 2.0 * INDEX_BYTES,
             "coalescing sorts the B x L lookup keys with their positions: one read + write of a 16 B "
@@ -117,6 +146,15 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "page_fault_s", 1e-6,
             "Linux minor page fault on first touch of freshly mapped memory, zeroing a 4 KiB page included: "
             "about 1 us (assumed order of magnitude; CPU only)", 1e-9, 1e-3, "s per 4 KiB page"),
+        "translation_entries": ParamSpec(
+            "translation_entries", 2048.0,
+            "second-level TLB entries of a current x86 core (2048 on Intel Golden Cove, 3072 on AMD Zen 4; "
+            "assumed the same order on GPUs, whose 2 MiB pages give far more reach): fitted where measured",
+            1.0, 1e8, "pages"),
+        "page_walk_bytes": ParamSpec(
+            "page_walk_bytes", float(efficiency.embedding_access_bytes),
+            "one extra access unit per translation miss: the page-table entry is read from the cache "
+            "hierarchy (assumed; fitted where measured)", 1e-3, 1e5, "bytes-equivalent per translation miss"),
         "fixed_s": ParamSpec("fixed_s", launch, launch_basis(), 1e-8, 1e-2, "s per launch"),
         "backward_fixed_s": ParamSpec("backward_fixed_s", launch, launch_basis(), 1e-8, 1e-2,
                                       "s per launch"),
@@ -178,6 +216,19 @@ def unique_rows(rows: int, lookups: float, zipf_exponent: float = 0.0) -> float:
     return min(total, float(rows), lookups)
 
 
+def translation_hit_fraction(p: Mapping[str, float], kind: str, rows: float, rbytes: float,
+                             zipf_exponent: float) -> float:
+    """Fraction of row accesses whose page translation is in the TLB (see the module docstring)."""
+    page = TRANSLATION_PAGE_BYTES.get(kind, GPU_TRANSLATION_PAGE_BYTES)
+    entries = p["translation_entries"]
+    table_bytes = rows * rbytes
+    reach = entries * page
+    if table_bytes <= reach:
+        return 1.0
+    covered = max(entries, rows * reach / table_bytes)
+    return hit_fraction(float(rows), covered, zipf_exponent)
+
+
 def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
     """Bytes one row costs at the memory system's access granularity."""
     return ceil_div(dim * elem_bytes, access_bytes) * access_bytes
@@ -197,13 +248,14 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
     footprint = float(rows if footprint_rows is None else min(rows, max(footprint_rows, 1.0)))
     cached_rows = p["cache_fraction"] * fig.cache_bytes / rbytes
     hit = hit_fraction(footprint, cached_rows, zipf_exponent)
+    walk = (1.0 - translation_hit_fraction(p, fig.kind, rows, rbytes, zipf_exponent)) * p["page_walk_bytes"]
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     row_cost = (1.0 - hit) + hit / p["cache_bandwidth_ratio"]  # memory-rate bytes per row byte
     fault_s = 0.0
     if phase == "forward":
         launches = FORWARD_LAUNCHES
         fixed = launches * p["fixed_s"]
-        rows_s = lookups * (rbytes * row_cost + (1.0 - hit) * p["miss_overhead_bytes"]) / bandwidth
+        rows_s = lookups * (rbytes * row_cost + (1.0 - hit) * p["miss_overhead_bytes"] + walk) / bandwidth
         overhead_s = lookups * p["lookup_overhead_bytes"] / bandwidth
         stream_s = (lookups * INDEX_BYTES + batch * INDEX_BYTES + batch * dim * elem_bytes) / bandwidth
     else:
@@ -216,21 +268,24 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         scalar_state = 2.0 * fig.access_bytes if optimizer == "rowwise_adagrad" else 0.0
         updated = touched if coalesces else lookups  # SGD: one row read-modify-write per lookup
         update_bytes = updated * (units * rbytes + scalar_state)
-        rows_s = (update_bytes * row_cost
-                  + updated * passes * (1.0 - hit) * p["miss_overhead_bytes"]) / bandwidth
+        scale = p.get(f"update_scale_{optimizer}", 1.0)
+        rows_s = scale * (update_bytes * row_cost
+                          + updated * passes * ((1.0 - hit) * p["miss_overhead_bytes"] + walk)) / bandwidth
         update_passes = max(launches - BACKWARD_BASE_LAUNCHES, 0)
         grad_bytes = (batch * value_bytes
                       + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
                       + 2.0 * touched * value_bytes * (1 + update_passes))
         if coalesces:
             grad_bytes += p["sort_bytes_per_key"] * lookups * math.log2(max(lookups, 2.0))
-        overhead_s = 0.0
+        overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
         if fig.kind == "cpu":
             buffers = (lookups * value_bytes, lookups * INDEX_BYTES,
                        touched * value_bytes if coalesces else 0.0)
             fresh = sum(b for b in buffers if b >= FRESH_MAPPING_BYTES)
             fault_s = fresh / PAGE_BYTES * p["page_fault_s"]
         stream_s = grad_bytes / bandwidth
+        ratio = p.get("backward_bandwidth_ratio", 1.0)
+        rows_s, overhead_s, stream_s = rows_s / ratio, overhead_s / ratio, stream_s / ratio
     total = fixed + rows_s + overhead_s + stream_s + fault_s
     return total, {"fixed_s": fixed, "rows_s": rows_s, "lookup_overhead_s": overhead_s,
                    "stream_s": stream_s, "page_fault_s": fault_s, "hit_fraction": hit}

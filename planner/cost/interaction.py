@@ -1,16 +1,22 @@
-"""Interaction cost model: the dot interaction as a batched-GEMM roofline, DCN cross layers as GEMMs.
+"""Interaction cost model: the dot interaction as batched small GEMMs, DCN cross layers as GEMMs.
 
-Dot interaction over ``F`` feature vectors of width ``D`` per sample (batched Z Zᵀ, then the strictly lower
-triangle gathered and concatenated)::
+Dot interaction over ``F`` feature vectors of width ``D`` per sample: a batched product ``Z Zᵀ`` (``B``
+GEMMs of F x F over D), then the strictly lower triangle gathered (``P = B F (F-1)/2`` elements). The
+batched product is priced like the GEMM family's kernels (:mod:`planner.cost.gemm`, same fitted peak
+fraction, inner-dimension efficiency and output tile): each of the ``B`` matrices is cut into tiles, the
+``B x tiles`` tiles run in waves over the compute units, and ``batched_efficiency`` (per dtype) scales
+the GEMM family's efficiency for these tiny matrices. Each matrix also pays ``matrix_s`` of set-up (CPU
+libraries call a small GEMM per matrix; one GPU kernel covers the batch, so it is tiny there)::
 
-    forward:  flops = 2 B F² D, bmm bytes = (B F D + B F²) * elem; gather of P = B F (F-1)/2 elements
-              (bmm + gather: 2 launches)
-    backward: flops = 4 B F² D (autograd's two bmm for dZ = G Z + Gᵀ Z), bmm bytes twice (read G and Z,
-              write dZ), the scatter into a zeroed B F² gradient (zeros + index_put, two bmm, add: 5 launches)
-    time_s = launches * fixed_s + max(flops / (peak[dtype] * peak_fraction), bmm bytes / bw)
-             + (P * (2 * elem + gather_bytes_per_element) [+ B F² elem]) / bw
+    bmm_s    = max(2 * waves * units * tile_m * tile_n * k / (peak[dtype] * gemm_eff(k) * batched_efficiency),
+                   bmm bytes / bw) + B * matrix_s
+    forward:  one bmm (F x F over k = D), then the gather of P elements
+              (P * (2 * elem + gather_bytes_per_element)) / bw                     (2 launches)
+    backward: autograd's two bmm for dZ = G Z + Gᵀ Z (F x D over k = F each), the zeroed B F² gradient and
+              the accumulating scatter (B F² elem + P * (2 * elem + scatter_bytes_per_element)) / bw
+                                                                                   (5 launches)
+    time_s   = launches * fixed_s + bmm_s + gather_s
 
-Batched F x F products are far too small for tensor-core tiles, so ``peak_fraction`` is this family's own.
 A DCN cross layer ``x_{l+1} = x0 * (U (V x_l) + b) + x_l`` (low rank ``r``; full rank when ``r == 0``) is
 priced as its GEMMs with the GEMM family's parameters plus its element-wise traffic at this family's
 bandwidth and one fixed cost per element-wise launch.
@@ -20,8 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planner.cost.gemm import gemm_time_s
-from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec, launch_basis
+from planner.cost.gemm import DTYPES, gemm_time_s
+from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec, ceil_div, launch_basis
 from planner.model import EfficiencySpec
 
 FAMILY = "interaction"
@@ -38,10 +44,19 @@ DCN_ELEMENTWISE_BYTES = {"forward": 5.0, "backward": 10.0}
 def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     """The interaction parameters with their datasheet defaults."""
     return {
-        "peak_fraction": ParamSpec(
-            "peak_fraction", 0.5 * float(efficiency.gemm_peak_fraction),
-            "half of efficiency.gemm_peak_fraction: batched tiny GEMMs reach about the skinny-GEMM "
-            "fraction, 0.3-0.5 of peak (hardware.md 4.1)", 1e-6, 1.5, "fraction of device.peak_flops[dtype]"),
+        **{f"batched_efficiency_{d}": ParamSpec(
+            f"batched_efficiency_{d}", 1.0,
+            "1: a batched small GEMM runs its tiles as efficiently as the GEMM family's kernels (its tile "
+            "and inner-dimension losses are already in the GEMM formula); fitted per dtype where measured, "
+            "since "
+            "libraries route tiny matrices of each dtype to different kernels", 1e-3, 10.0,
+            "x the GEMM family's efficiency")
+           for d in DTYPES},
+        "matrix_s": ParamSpec(
+            "matrix_s", 1e-9,
+            "set-up per matrix of a batched GEMM: about nothing on GPUs (one kernel for the whole batch); "
+            "CPU libraries loop over small GEMM calls (fitted where measured)", 1e-12, 1e-4,
+            "s per matrix"),
         "bandwidth_fraction": ParamSpec(
             "bandwidth_fraction", float(efficiency.hbm_fraction),
             "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)", 1e-5, 1.5,
@@ -61,35 +76,51 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     }
 
 
-def dot_interaction_time_s(p: Mapping[str, float], fig: DeviceFigures, batch: int, features: int, dim: int,
-                           precision: str, phase: str) -> tuple[float, dict[str, float]]:
+def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
+                       batch: float, m: float, n: float, k: float, precision: str,
+                       bandwidth: float) -> tuple[float, float, float]:
+    """Time of ``batch`` GEMMs of m x n over k in seconds, as ``(total, compute_s, memory_s)``."""
+    tile_m, tile_n = fig.tile
+    units = fig.compute_units
+    tiles = batch * ceil_div(m, tile_m) * ceil_div(n, tile_n)
+    waves = ceil_div(tiles, units)
+    frac = gemm_p.get(f"peak_fraction_{precision}", gemm_p.get("peak_fraction_fp32", 0.5))
+    eff = frac * k / (k + gemm_p["k_half"]) * p.get(f"batched_efficiency_{precision}",
+                                                     p.get("batched_efficiency_fp32", 1.0))
+    compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
+    memory_s = batch * (m * k + k * n + m * n) * ELEM_BYTES.get(precision, 4) / bandwidth
+    return max(compute_s, memory_s) + batch * p["matrix_s"], compute_s, memory_s
+
+
+def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
+                           batch: int, features: int, dim: int, precision: str,
+                           phase: str) -> tuple[float, dict[str, float]]:
     """Time of the dot interaction (forward or backward) in seconds, and its parts.
 
-    The batched product and the triangle gather are separate kernels, so their times add: the ``bmm`` is
-    a roofline (``max`` of compute and its own traffic), the gather streams its elements plus
-    ``gather_bytes_per_element`` of index work per element (advanced indexing reads a row and a column
-    int64 index for every gathered element); the backward's accumulating scatter into a zeroed F x F
-    gradient costs ``scatter_bytes_per_element`` per element instead.
+    ``gemm_p`` are the GEMM family's parameters (the batched product is priced like its kernels). The
+    product and the triangle gather are separate kernels, so their times add; the gather streams its
+    elements plus ``gather_bytes_per_element`` of index work per element (advanced indexing reads a row
+    and a column int64 index for every gathered element); the backward's accumulating scatter into a
+    zeroed F x F gradient costs ``scatter_bytes_per_element`` per element instead.
     """
     elem = ELEM_BYTES.get(precision, 4)
     b, f, d = float(batch), float(features), float(dim)
     pairs = b * f * (f - 1.0) / 2.0
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
-    flops = 2.0 * b * f * f * d
-    bmm_bytes = (b * f * d + b * f * f) * elem
     if phase == "forward":
+        bmm_s, compute_s, memory_s = batched_gemm_time_s(p, gemm_p, fig, b, f, f, d, precision, bandwidth)
         gather_bytes = pairs * (2.0 * elem + p["gather_bytes_per_element"])
+        launches = DOT_LAUNCHES["forward"]
     else:
-        flops *= 2.0  # dZ = G Z + G^T Z: two bmm
-        bmm_bytes = 2.0 * (2.0 * b * f * d + b * f * f) * elem
+        one, compute_s, memory_s = batched_gemm_time_s(p, gemm_p, fig, b, f, d, f, precision, bandwidth)
+        bmm_s, compute_s, memory_s = 2.0 * one, 2.0 * compute_s, 2.0 * memory_s  # G Z and Gᵀ Z
         # zero the F x F gradient, then scatter-add the triangle (index_put_ with accumulate)
         gather_bytes = b * f * f * elem + pairs * (2.0 * elem + p["scatter_bytes_per_element"])
-    compute_s = flops / (fig.peak_for(precision) * p["peak_fraction"])
-    memory_s = bmm_bytes / bandwidth
+        launches = DOT_LAUNCHES["backward"]
     gather_s = gather_bytes / bandwidth
-    fixed = DOT_LAUNCHES["forward" if phase == "forward" else "backward"] * p["fixed_s"]
-    return fixed + max(compute_s, memory_s) + gather_s, {"fixed_s": fixed, "compute_s": compute_s,
-                                                         "memory_s": memory_s, "gather_s": gather_s}
+    fixed = launches * p["fixed_s"]
+    return fixed + bmm_s + gather_s, {"fixed_s": fixed, "compute_s": compute_s, "memory_s": memory_s,
+                                      "bmm_s": bmm_s, "gather_s": gather_s}
 
 
 def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures, batch: int,

@@ -159,7 +159,8 @@ class AnalyticCostModel:
 
     def _interaction(self, op: InteractionOp) -> Estimate:
         total, parts = interaction.dot_interaction_time_s(
-            self.params["interaction"], self.figures, op.batch, op.features, op.dim, op.precision, op.phase)
+            self.params["interaction"], self.params["gemm"], self.figures, op.batch, op.features, op.dim,
+            op.precision, op.phase)
         launches = interaction.DOT_LAUNCHES["forward" if op.phase == "forward" else "backward"]
         return Estimate(total, self.sigma["interaction"], launches, "interaction", parts)
 
