@@ -8,12 +8,14 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from test_whatif import fake_simulate, scenario
 
 from planner.report import FILES, render, write_report
 from planner.report.plots import PLOTS
+from planner.scenario import scenario_from_mapping
 from planner.whatif import evaluate_scenario
 
 
@@ -89,3 +91,76 @@ def test_markdown_twin(result):
     assert md.startswith("# Capacity report: fake")
     assert "## Frontier" in md and "## Provenance" in md and "| rank |" in md
     assert result.recommendation["text"] in md
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _svg(html: str, pid: str) -> ET.Element:
+    match = re.search(rf'<svg[^>]*id="{pid}".*?</svg>', html, re.S)
+    assert match, pid
+    return ET.fromstring(match.group(0))
+
+
+def test_cost_ne_plot_marks_frontier_intervals_and_recommendation(tmp_path):
+    """80% intervals are drawn for frontier options only (one error bar and two caps each); the recommended
+    option is ringed in both the cost/NE and the time/devices plots."""
+    data = {
+        "name": "fitted",
+        "workload": "tiny",
+        "quality": {"fit": str(EXAMPLES / "observations-synthetic.csv"), "x": "samples", "bootstrap": 100},
+        "sweep": {"hardware": ["h100-sxm-80gb", "mi300x"], "devices": [2, 4, 8], "samples": [1e8, 1e10]},
+        "constraints": {"max_cost_usd": 30},
+    }
+    s = scenario_from_mapping(data, str(tmp_path / "fitted.yaml"), tmp_path)
+    r = evaluate_scenario(s, simulate_fn=fake_simulate, executor="serial", cache={})
+    html = render(r, ["html"])[FILES["html"]]
+    root = _svg(html, "plot-cost-ne")
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = [
+        e for e in root.iter(f"{ns}line") if e.get("stroke") == "#111111" and e.get("stroke-width") == "1.2"
+    ]
+    with_interval = [o for o in (r.option(i) for i in r.frontier) if o.ne_hi80 > o.ne_lo80]
+    assert with_interval and len(bars) == 3 * len(with_interval) + 1  # + the legend's sample bar
+    assert len([e for e in root.iter(f"{ns}circle") if e.get("class") == "recommended"]) == 1
+    assert (
+        len(
+            [
+                e
+                for e in _svg(html, "plot-time-devices").iter(f"{ns}circle")
+                if e.get("class") == "recommended"
+            ]
+        )
+        == 1
+    )
+    assert "over budget ($30)" in "".join(root.itertext())
+    # The at-a-glance table and the data needed for the target come before the plots.
+    assert html.index(">recommended<") < html.index('id="plot-cost-ne"')
+
+
+def test_calibrated_profile_carries_its_measurement_hash(tmp_path):
+    data = {
+        "name": "cpu",
+        "workload": "tiny",
+        "quality": {"law": {"form": "power_law", "x": "samples", "alpha": 1.0, "beta": 0.1}},
+        "sweep": {"hardware": [str(EXAMPLES / "cpu-calibrated.yaml"), "b200"], "devices": [1, 2]},
+        "overrides": {"price_usd_per_device_hour": {"cpu-calibrated": 2.5}},
+    }
+    s = scenario_from_mapping(data, str(tmp_path / "cpu.yaml"), tmp_path)
+    r = evaluate_scenario(s, simulate_fn=fake_simulate, executor="serial", cache={})
+    texts = render(r, ["json", "html", "md"])
+    cal = json.loads(texts[FILES["json"]])["provenance"]["hardware"]["cpu-calibrated"]["calibration"]
+    assert cal["status"] == "calibrated" and cal["device_name"] == "AMD EPYC"
+    assert cal["date"] == s.hardware[0].profile.calibration["date"]
+    assert cal["files"][0]["sha256"].startswith("d35f71474c30")
+    for name in (FILES["html"], FILES["md"]):
+        assert "sha256 d35f71474c30" in texts[name], name
+
+
+def test_log_axis_ticks_stay_readable():
+    from planner.report.plots import _Axis
+
+    assert _Axis(80, 12000, 0, 1, True).ticks() == [100, 200, 500, 1000, 2000, 5000, 10000]
+    narrow = _Axis(0.85, 1.7, 0, 1, True).ticks()  # less than a decade: evenly spaced instead
+    assert len(narrow) >= 3 and all(0.85 <= v <= 1.7 for v in narrow)
+    assert _Axis(1, 1e8, 0, 1, True).ticks() == [10.0**e for e in range(9)]

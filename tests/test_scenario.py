@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from pathlib import Path
 
 import pytest
+import yaml
 
 from planner.errors import InputError
+from planner.io import to_json
 from planner.scenario import load_scenario, scale_workload, scenario_from_mapping
 from planner.workload import derive, load_workload
 
@@ -172,3 +176,25 @@ def test_missing_file_and_malformed_yaml(tmp_path):
         load_scenario(bad)
     err = error(base(workload={"name": "x", "model": {}, "training": {}}), tmp_path)
     assert err.field.startswith("workload.")
+
+
+def test_workload_inline_or_file_and_sweeps_over_batch_and_scale(tmp_path):
+    mapping = json.loads(to_json(dataclasses.asdict(load_workload("tiny"))))
+    sweep = {"hardware": ["b200"], "devices": [1, 2], "batch_size": [128, 256]}
+    inline = parse(base(workload=mapping, model_scale=[1, 2], sweep=sweep), tmp_path)
+    assert inline.workload_ref == "inline" and inline.option_count == 2 * 2 * 2
+    assert [sw.scale for sw in inline.workloads] == [1, 2]
+    assert inline.batch_sizes == (128, 256)
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(mapping))
+    from_file = parse(base(workload="w.yaml"), tmp_path)
+    assert from_file.workload_ref == str(tmp_path / "w.yaml")
+    assert from_file.workloads[0].workload == inline.workloads[0].workload
+
+
+def test_quality_law_preset_inline_or_fit():
+    preset = parse(base(quality={"preset": "hstu_2024_ranking"}))
+    assert preset.law.x == "flops" and "HSTU" in preset.law.source.upper()
+    inline = parse(base())
+    assert inline.law.params == {"alpha": 2.0, "beta": 0.25, "gamma": 0.7}
+    fitted = load_scenario(EXAMPLES / "next-year.yaml")
+    assert fitted.law.has_interval and "observations-synthetic.csv" in fitted.law.source

@@ -131,6 +131,7 @@ def render_table(result: Any, top: int) -> None:
     from rich.table import Table
 
     from planner.cli.common import console
+    from planner.report.tables import law_text
 
     s = result.scenario
     law = s.law
@@ -138,7 +139,7 @@ def render_table(result: Any, top: int) -> None:
         f"[bold]{s.name}[/bold]: {len(result.options)} options ({result.unique_simulations} "
         f"simulations) ranked by {s.objective}, feasible first"
     )
-    console.print(f"quality: {law.describe()}", markup=False)
+    console.print(f"quality: {law_text(law)}", markup=False)
     shown = result.options if top <= 0 else result.options[:top]
     cols = _columns(result)
     cells = [[fn(o) for _, _, _, fn in cols] for o in shown]

@@ -2,12 +2,14 @@
 
 Four plots, each a self-contained ``<svg>`` string with a stable ``id``:
 
-* ``plot-cost-ne``: cost (USD, log) against predicted NE for every option, the frontier as a step line,
-  infeasible options hollow, target NE and budget as dashed lines;
+* ``plot-cost-ne``: cost (USD, log) against predicted NE for every option; the frontier as a step line with
+  the 80% interval of each frontier option, the recommended option ringed and labelled, infeasible options
+  hollow, and the areas the budget and the target NE rule out shaded;
 * ``plot-time-devices``: time-to-train (days, log) against device count (log) per hardware, for the
   reference slice (the recommended option's batch, model scale and samples; else the first of each);
 * ``plot-memory``: peak memory per device against each device's capacity, per hardware and device count;
-* ``plot-breakdown``: the critical-path step-time breakdown per simulated configuration of the slice.
+* ``plot-breakdown``: the critical-path step-time breakdown per simulated configuration of the slice, in
+  plain phase names, compute and communication in separate colour families.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from typing import Any
 
 #: Plot ids, in the order reports show them, with their captions.
 PLOTS: dict[str, str] = {
-    "plot-cost-ne": "Cost against predicted NE (frontier as a step line; hollow markers are infeasible)",
-    "plot-time-devices": "Time-to-train against device count, per hardware (reference slice)",
-    "plot-memory": "Peak memory per device against device capacity (reference slice)",
-    "plot-breakdown": "Step-time breakdown on the critical path, per configuration (reference slice)",
+    "plot-cost-ne": "Cost against predicted NE of every option. The black step line is the frontier (no "
+    "cheaper option predicts a better NE), with its 80% intervals; the green ring is the recommendation; "
+    "hollow markers miss a constraint; shaded areas are ruled out by the budget or the target NE.",
+    "plot-time-devices": "Time-to-train against device count, one line per hardware (hollow: does not fit "
+    "in memory; green ring: the recommendation).",
+    "plot-memory": "Peak memory per device against the device's capacity.",
+    "plot-breakdown": "Where one training step's time goes (critical path), per configuration; the note "
+    "at the end of each bar is the step time and its bottleneck.",
 }
+#: Plots that show one slice of the sweep (one batch, model scale and data size).
+SLICED = ("plot-time-devices", "plot-memory", "plot-breakdown")
 #: Colour-blind-friendly qualitative palette (Okabe-Ito, then Tableau 10) for hardware and phases.
 PALETTE = (
     "#0072B2",
@@ -43,9 +51,11 @@ PALETTE = (
     "#76B7B2",
     "#EDC948",
 )
-_W, _H = 760, 420
+_W, _H = 900, 440
 _MARGIN = (70, 20, 30, 55)  # left, right, top, bottom (pixels)
 _MAX_ROWS = 60
+#: Frontier points labelled with their hardware and device count (more would overlap).
+_MAX_FRONTIER_LABELS = 6
 
 
 def _f(v: float) -> str:
@@ -71,18 +81,26 @@ class _Axis:
         return self.p_lo + t * (self.p_hi - self.p_lo)
 
     def ticks(self) -> list[float]:
+        """Tick values: 1-2-5 (or 1-3, or decades) on a log axis, falling back to evenly spaced values
+        when the log axis spans too little for three of them; 1-2-2.5-5 steps on a linear axis."""
         if self.log:
             lo, hi = math.floor(math.log10(self.lo)), math.ceil(math.log10(self.hi))
+            decades = math.log10(self.hi / self.lo)
+            steps = (1, 2, 5) if decades <= 3 else (1, 3) if decades <= 5 else (1,)
             out = []
-            steps = (1, 2, 5) if hi - lo <= 3 else (1,)
             for e in range(lo, hi + 1):
                 for m in steps:
                     v = m * 10.0**e
                     if self.lo <= v * (1 + 1e-9) and v <= self.hi * (1 + 1e-9):
                         out.append(v)
-            return out
+            if len(out) >= 3:
+                return out
+            return [v for v in self._linear_ticks(4) if v > 0]
+        return self._linear_ticks(6)
+
+    def _linear_ticks(self, count: int) -> list[float]:
         span = self.hi - self.lo
-        raw = span / 6 if span > 0 else 1.0
+        raw = span / count if span > 0 else 1.0
         mag = 10 ** math.floor(math.log10(raw))
         step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
         start = math.ceil(self.lo / step - 1e-9) * step
@@ -172,6 +190,16 @@ class _Svg:
             f'stroke-width="{width}"{d}/>'
         )
 
+    def rect(self, x: float, y: float, w: float, h: float, attrs: str, title: str | None = None) -> None:
+        """A rectangle at (x, y) of w x h pixels; ``attrs`` are extra SVG attributes, ``title`` a tooltip."""
+        tip = f"><title>{escape(title)}</title></rect>" if title else "/>"
+        self.add(f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(w)}" height="{_f(h)}" {attrs}{tip}')
+
+    def circle(self, cx: float, cy: float, r: float, attrs: str, title: str | None = None) -> None:
+        """A circle of radius ``r`` pixels; ``attrs`` are extra SVG attributes, ``title`` a tooltip."""
+        tip = f"><title>{escape(title)}</title></circle>" if title else "/>"
+        self.add(f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="{r:g}" {attrs}{tip}')
+
     def render(self) -> str:
         body = "".join(self.parts)
         return (
@@ -221,6 +249,23 @@ def reference_slice(result: Any) -> dict[str, Any]:
     return {"batch_size": s.batch_sizes[0], "model_scale": s.workloads[0].scale, "samples": s.samples[0]}
 
 
+def slice_text(result: Any) -> str:
+    """One line naming the reference slice of the per-hardware plots and why it was chosen."""
+    ref = reference_slice(result)
+    rec = result.recommendation
+    why = (
+        "the recommended option's"
+        if rec.get("option")
+        else "the closest option's"
+        if rec.get("closest")
+        else "the first of each sweep axis"
+    )
+    return (
+        f"Shown for batch {ref['batch_size']}, {ref['samples']:.3g} samples and model scale "
+        f"x{ref['model_scale']:g} ({why}); every option is in options.csv."
+    )
+
+
 def _slice_options(result: Any) -> list[Any]:
     ref = reference_slice(result)
     order = {h.name: i for i, h in enumerate(result.scenario.hardware)}
@@ -234,51 +279,96 @@ def _slice_options(result: Any) -> list[Any]:
     return sorted(chosen, key=lambda o: (order[o.hardware], o.devices))
 
 
+def short_label(o: Any, scenario: Any) -> str:
+    """``hardware x devices`` plus only the sweep axes that vary (model scale, batch, samples)."""
+    parts = [f"{o.hardware} x {o.devices}"]
+    if len(scenario.workloads) > 1:
+        parts.append(f"scale x{o.model_scale:g}")
+    if len(scenario.batch_sizes) > 1:
+        parts.append(f"batch {o.batch_size}")
+    if len(scenario.samples) > 1:
+        parts.append(f"{o.samples:.3g} samples")
+    return ", ".join(parts)
+
+
+def _point_label(svg: _Svg, px: float, y: float, text: str, limit: float, **style: Any) -> None:
+    """Text beside a marker at ``px``: to its right when it fits before ``limit`` (about 6 px per
+    character), else to its left, so labels stay inside the plot."""
+    if px + 10 + 6 * len(text) <= limit:
+        svg.text(px + 10, y, text, **style)
+    else:
+        svg.text(px - 10, y, text, anchor="end", **style)
+
+
+def _metric_name(result: Any) -> str:
+    metric = result.scenario.law.metric
+    return "NE" if metric == "ne" else metric
+
+
 def cost_vs_ne(result: Any) -> str:
-    """SVG of cost (log) against NE for every option with the frontier and the constraint lines."""
+    """SVG of cost (log) against NE for every option: the frontier as a step line with the 80% interval of
+    each frontier option, the recommended option labelled, and what the budget and target NE rule out
+    shaded.
+
+    The interval is drawn for frontier options only: options with the same data size share one prediction
+    (and so one interval), and an error bar on each of them hides the points."""
     s = result.scenario
-    opts = list(sorted(result.options, key=lambda o: o.id))
+    better = s.law.higher_is_better
+    metric = _metric_name(result)
+    opts = sorted(result.options, key=lambda o: o.id)
+    front = [result.option(i) for i in result.frontier]
+    rec = result.recommendation.get("option")
     colours = hardware_colours([h.name for h in s.hardware])
     svg = _Svg("plot-cost-ne", PLOTS["plot-cost-ne"])
-    left, right, top, bottom = _MARGIN[0], _W - 170, _MARGIN[2], _H - _MARGIN[3]
+    left, right, top, bottom = _MARGIN[0], _W - 190, _MARGIN[2], _H - _MARGIN[3]
     costs = [o.cost_usd for o in opts]
-    nes = [o.ne for o in opts] + [o.ne_lo80 for o in opts] + [o.ne_hi80 for o in opts]
+    nes = [o.ne for o in opts] + [v for o in front for v in (o.ne_lo80, o.ne_hi80)]
     c = s.constraints
     if c.max_cost_usd is not None:
         costs.append(c.max_cost_usd)
     if c.target_ne is not None:
         nes.append(c.target_ne)
     x = _Axis(*_range(costs, True), left, right, True)
-    y = _Axis(*_range(nes, False), bottom, top, False)
-    metric = s.law.metric.upper() if s.law.metric == "ne" else s.law.metric
-    _frame(svg, x, y, "cost (US dollars, log scale)", f"predicted {metric}")
+    y = _Axis(*_range(nes, False, pad=0.08), bottom, top, False)
+    direction = "higher" if better else "lower"
+    _frame(
+        svg,
+        x,
+        y,
+        "cost of the training run (US dollars, log scale)",
+        f"predicted {metric} ({direction} is better)",
+    )
+    shade = 'fill="#b00020" fill-opacity="0.06"'
     if c.target_ne is not None:
-        svg.line(left, y(c.target_ne), right, y(c.target_ne), stroke="#b00020", dash="5,4")
-        svg.text(
-            right - 4, y(c.target_ne) - 4, f"target {c.target_ne:g}", anchor="end", size=10, fill="#b00020"
-        )
+        yt = min(max(y(c.target_ne), top), bottom)
+        y0, y1 = (yt, bottom) if better else (top, yt)
+        if y1 > y0:
+            svg.rect(left, y0, right - left, y1 - y0, shade)
+        svg.line(left, yt, right, yt, stroke="#b00020", dash="5,4")
+        label_y = yt + 13 if better else yt - 5
+        svg.text(left + 6, label_y, f"misses target {metric} {c.target_ne:g}", size=10, fill="#b00020")
     if c.max_cost_usd is not None:
-        svg.line(x(c.max_cost_usd), top, x(c.max_cost_usd), bottom, stroke="#b00020", dash="5,4")
-        svg.text(x(c.max_cost_usd) - 4, top + 12, "budget", anchor="end", size=10, fill="#b00020")
-    for o in opts:
-        if o.ne_hi80 > o.ne_lo80:
-            svg.line(
-                x(o.cost_usd),
-                y(o.ne_lo80),
-                x(o.cost_usd),
-                y(o.ne_hi80),
-                stroke=colours[o.hardware],
-                width=0.6,
-            )
+        xb = min(max(x(c.max_cost_usd), left), right)
+        if right > xb:
+            svg.rect(xb, top, right - xb, bottom - top, shade)
+        svg.line(xb, top, xb, bottom, stroke="#b00020", dash="5,4")
+        label = f"over budget (${c.max_cost_usd:,.0f})"
+        # Right of the line when it fits inside the frame (about 6 px per character), else left of it.
+        if xb + 8 + 6 * len(label) <= right:
+            svg.text(xb + 4, bottom - 6, label, size=10, fill="#b00020")
+        else:
+            svg.text(xb - 4, bottom - 6, label, anchor="end", size=10, fill="#b00020")
     for o in opts:
         col = colours[o.hardware]
-        fill = col if o.feasible else "none"
-        svg.add(
-            f'<circle cx="{_f(x(o.cost_usd))}" cy="{_f(y(o.ne))}" r="3.5" fill="{fill}" stroke="{col}" '
-            f'stroke-width="1.2"><title>{escape(o.label())}: ${o.cost_usd:,.0f}, NE {o.ne:.5f}'
-            f"{'' if o.feasible else ' (infeasible: ' + o.binding + ')'}</title></circle>"
+        if o.feasible:
+            style = f'fill="{col}" stroke="{col}" stroke-width="1"'
+        else:
+            style = f'fill="none" stroke="{col}" stroke-width="1" stroke-opacity="0.5"'
+        tip = (
+            f"{o.label()}: ${o.cost_usd:,.0f}, {o.time_to_train_days:.3g} days, {metric} {o.ne:.5f}"
+            f"{'' if o.feasible else ' (infeasible: ' + o.binding + ')'}"
         )
-    front = [result.option(i) for i in result.frontier]
+        svg.circle(x(o.cost_usd), y(o.ne), 3.5, style, tip)
     if front:
         pts = []
         for k, o in enumerate(front):
@@ -289,18 +379,59 @@ def cost_vs_ne(result: Any) -> str:
             f'<polyline class="frontier" points="{" ".join(pts)}" fill="none" stroke="#111111" '
             'stroke-width="1.8"/>'
         )
-        for o in front:
-            svg.add(
-                f'<circle cx="{_f(x(o.cost_usd))}" cy="{_f(y(o.ne))}" r="6" fill="none" stroke="#111111" '
-                'stroke-width="1.5"/>'
+        for k, o in enumerate(front):
+            px, py = x(o.cost_usd), y(o.ne)
+            if o.ne_hi80 > o.ne_lo80:
+                lo, hi = y(o.ne_lo80), y(o.ne_hi80)
+                svg.line(px, lo, px, hi, stroke="#111111", width=1.2)
+                svg.line(px - 4, lo, px + 4, lo, stroke="#111111", width=1.2)
+                svg.line(px - 4, hi, px + 4, hi, stroke="#111111", width=1.2)
+            tip = (
+                f"frontier: {o.label()}: ${o.cost_usd:,.0f}, {metric} {o.ne:.5f} "
+                f"(80%: {o.ne_lo80:.5f}-{o.ne_hi80:.5f})"
             )
+            svg.circle(px, py, 6, 'fill="none" stroke="#111111" stroke-width="1.5"', tip)
+            if k < _MAX_FRONTIER_LABELS and (rec is None or o.id != rec["id"]):
+                _point_label(svg, px, py - 7, short_label(o, s), right, size=10, fill="#333333")
+    if rec is not None:
+        o = result.option(rec["id"])
+        px, py = x(o.cost_usd), y(o.ne)
+        svg.circle(px, py, 9, 'class="recommended" fill="none" stroke="#2e7d32" stroke-width="2.5"')
+        _point_label(
+            svg,
+            px,
+            py - 9,
+            f"recommended: {short_label(o, s)}",
+            right,
+            size=11,
+            fill="#2e7d32",
+            weight="bold",
+        )
     items = [(h.name, colours[h.name]) for h in s.hardware]
     _legend(svg, items, right + 15, top + 10)
-    ly = top + 10 + 15 * len(items) + 10
-    svg.line(right + 15, ly, right + 35, ly, stroke="#111111", width=1.8)
-    svg.text(right + 40, ly + 3.5, "frontier", size=10)
-    svg.add(f'<circle cx="{_f(right + 20)}" cy="{_f(ly + 16)}" r="3.5" fill="none" stroke="#444444"/>')
-    svg.text(right + 40, ly + 19.5, "infeasible", size=10)
+    ly = top + 10 + 15 * len(items) + 8
+    svg.circle(right + 20, ly - 3, 3.5, 'fill="#444444"')
+    svg.text(right + 32, ly + 1, "feasible", size=10)
+    ly += 15
+    svg.circle(right + 20, ly - 3, 3.5, 'fill="none" stroke="#444444"')
+    svg.text(right + 32, ly + 1, "infeasible", size=10)
+    if front:
+        ly += 17
+        svg.line(right + 12, ly - 3, right + 28, ly - 3, stroke="#111111", width=1.8)
+        svg.circle(right + 20, ly - 3, 5, 'fill="none" stroke="#111111" stroke-width="1.5"')
+        svg.text(right + 32, ly + 1, "cost/quality frontier", size=10)
+        if any(o.ne_hi80 > o.ne_lo80 for o in front):
+            ly += 15
+            svg.line(right + 20, ly - 9, right + 20, ly + 3, stroke="#111111", width=1.2)
+            svg.text(right + 32, ly + 1, "80% interval", size=10)
+    if rec is not None:
+        ly += 17
+        svg.circle(right + 20, ly - 3, 6, 'fill="none" stroke="#2e7d32" stroke-width="2.5"')
+        svg.text(right + 32, ly + 1, "recommended", size=10)
+    if c.max_cost_usd is not None or c.target_ne is not None:
+        ly += 15
+        svg.rect(right + 14, ly - 8, 12, 10, f'{shade} stroke="#b00020" stroke-opacity="0.4"')
+        svg.text(right + 32, ly + 1, "ruled out by a constraint", size=10)
     return svg.render()
 
 
@@ -336,40 +467,58 @@ def time_vs_devices(result: Any) -> str:
                 f'stroke="{col}"><title>{escape(o.label())}: {o.time_to_train_days:.4g} days'
                 f"{'' if o.fits_in_memory else ' (does not fit)'}</title></circle>"
             )
-    _legend(svg, [(h.name, colours[h.name]) for h in s.hardware], right + 15, top + 10)
-    ref = reference_slice(result)
-    svg.text(right + 15, bottom - 20, f"batch {ref['batch_size']}", size=10)
-    svg.text(right + 15, bottom - 6, f"{ref['samples']:.3g} samples, x{ref['model_scale']:g}", size=10)
+    rec = result.recommendation.get("option")
+    items = [(h.name, colours[h.name]) for h in s.hardware]
+    _legend(svg, items, right + 15, top + 10)
+    if rec is not None:
+        o = result.option(rec["id"])
+        svg.circle(
+            x(o.devices),
+            y(o.time_to_train_days),
+            8,
+            'class="recommended" fill="none" stroke="#2e7d32" stroke-width="2.5"',
+            f"recommended: {o.label()}",
+        )
+        ly = top + 10 + 15 * len(items) + 8
+        svg.circle(right + 20, ly - 3, 6, 'fill="none" stroke="#2e7d32" stroke-width="2.5"')
+        svg.text(right + 32, ly + 1, "recommended", size=10)
     return svg.render()
 
 
 def memory_per_device(result: Any) -> str:
-    """SVG of horizontal bars: peak memory per device with each device's capacity marked."""
+    """SVG of horizontal bars: peak memory per device over a light bar of that device's capacity."""
     opts = _slice_options(result)[:_MAX_ROWS]
     colours = hardware_colours([h.name for h in result.scenario.hardware])
-    row_h = 16
+    row_h = 18
     height = max(160, _MARGIN[2] + _MARGIN[3] + row_h * len(opts))
     svg = _Svg("plot-memory", PLOTS["plot-memory"], height=height)
-    left, right, top = 190, _W - 30, _MARGIN[2]
+    left, right, top = 190, _W - 170, _MARGIN[2]
     bottom = top + row_h * len(opts)
     values = [o.peak_memory_bytes / 1e9 for o in opts] + [o.memory_capacity_bytes / 1e9 for o in opts]
-    x = _Axis(0.0, max(values, default=1.0) * 1.08, left, right, False)
-    y = _Axis(0.0, 1.0, bottom, top, False)
+    x = _Axis(0.0, max(values, default=1.0) * 1.05, left, right, False)
     for v in x.ticks():
         svg.line(x(v), top, x(v), bottom, stroke="#e5e5e5")
         svg.text(x(v), bottom + 15, _label(v), anchor="middle", size=10)
     for k, o in enumerate(opts):
         yy = top + row_h * k
+        used, cap = o.peak_memory_bytes / 1e9, o.memory_capacity_bytes / 1e9
         col = colours[o.hardware] if o.fits_in_memory else "#b00020"
-        width = x(o.peak_memory_bytes / 1e9) - left
-        svg.add(
-            f'<rect x="{_f(left)}" y="{_f(yy + 3)}" width="{_f(width)}" height="{row_h - 6}" fill="{col}">'
-            f"<title>{escape(o.hardware)} x {o.devices}: {o.peak_memory_bytes / 1e9:.4g} GB of "
-            f"{o.memory_capacity_bytes / 1e9:.4g} GB</title></rect>"
+        svg.rect(left, yy + 2, x(cap) - left, row_h - 4, 'fill="#eeeeee"')
+        tip = f"{o.hardware} x {o.devices}: {used:.4g} GB of {cap:.4g} GB" + (
+            "" if o.fits_in_memory else f" (does not fit: {o.memory_reason})"
         )
-        cap = x(o.memory_capacity_bytes / 1e9)
-        svg.line(cap, yy + 1, cap, yy + row_h - 1, stroke="#111111", width=2)
-        svg.text(left - 6, yy + row_h - 4, f"{o.hardware} x {o.devices}", anchor="end", size=10)
+        svg.rect(left, yy + 4, x(used) - left, row_h - 8, f'fill="{col}"', tip)
+        svg.line(x(cap), yy + 1, x(cap), yy + row_h - 1, stroke="#111111", width=2)
+        svg.text(left - 6, yy + row_h - 5, f"{o.hardware} x {o.devices}", anchor="end", size=10)
+        share = f"{100 * used / cap:.0f}%" if cap > 0 else ""
+        note = f"{used:.3g} of {cap:.3g} GB ({share})" + ("" if o.fits_in_memory else ", does not fit")
+        svg.text(
+            max(x(cap), x(used)) + 6,
+            yy + row_h - 5,
+            note,
+            size=10,
+            fill="#222222" if o.fits_in_memory else "#b00020",
+        )
     svg.add(
         f'<rect x="{_f(left)}" y="{_f(top)}" width="{_f(right - left)}" height="{_f(bottom - top)}" '
         'fill="none" stroke="#444444"/>'
@@ -377,31 +526,68 @@ def memory_per_device(result: Any) -> str:
     svg.text(
         (left + right) / 2,
         bottom + 36,
-        "peak device memory per device (GB); black tick: capacity; red: does not fit",
+        "peak memory per device (GB); grey bar and black tick: the device's capacity; red: does not fit",
         anchor="middle",
         size=12,
     )
-    del y
     return svg.render()
 
 
+#: Plain names of the simulator's step phases and the group each belongs to, in step order.
+PHASE_NAMES: dict[str, tuple[str, str]] = {
+    "input": ("input: host copy and id all-to-all", "input"),
+    "embedding_fwd": ("embedding lookup", "compute"),
+    "a2a_fwd": ("embedding all-to-all, forward", "communication"),
+    "bottom_mlp": ("bottom MLP", "compute"),
+    "interaction": ("feature interaction", "compute"),
+    "top_mlp": ("top MLP", "compute"),
+    "backward_dense": ("dense backward", "compute"),
+    "allreduce_exposed": ("gradient all-reduce (not hidden)", "communication"),
+    "a2a_bwd": ("embedding all-to-all, backward", "communication"),
+    "embedding_bwd_update": ("embedding backward and update", "compute"),
+    "optimizer": ("dense optimizer", "compute"),
+    "load_imbalance": ("waiting for the slowest shard", "communication"),
+    "host_overhead_exposed": ("host launch overhead (not hidden)", "host"),
+}
+#: Colour families per phase group: compute in blues and greens, communication in oranges and reds.
+_GROUP_COLOURS = {
+    "compute": ("#08519C", "#3182BD", "#6BAED6", "#9ECAE1", "#006D2C", "#31A354", "#74C476", "#A1D99B"),
+    "communication": ("#D94801", "#FD8D3C", "#A50F15", "#FB6A4A", "#FDAE6B"),
+    "input": ("#8C6D31",),
+    "host": ("#969696",),
+}
+
+
+def phase_colours(phases: list[str]) -> dict[str, str]:
+    """A fixed colour per phase: each group (compute, communication, input, host) has its own family."""
+    used: dict[str, int] = {}
+    out = {}
+    for p in phases:
+        group = PHASE_NAMES.get(p, (p, "host"))[1]
+        family = _GROUP_COLOURS[group]
+        out[p] = family[used.get(group, 0) % len(family)]
+        used[group] = used.get(group, 0) + 1
+    return out
+
+
 def step_breakdown(result: Any) -> str:
-    """SVG of stacked horizontal bars: seconds per phase on the critical path of each configuration."""
+    """SVG of stacked horizontal bars: milliseconds per phase on the critical path of each configuration,
+    compute phases in blues and greens, communication in oranges and reds, each bar's total and bottleneck
+    at its end."""
     opts = _slice_options(result)[:_MAX_ROWS]
-    phases: list[str] = []
-    for o in opts:
-        for p, v in o.breakdown_s.items():
-            if v > 0 and p not in phases:
-                phases.append(p)
-    colours = {p: PALETTE[i % len(PALETTE)] for i, p in enumerate(phases)}
-    row_h = 16
+    present = {p for o in opts for p, v in o.breakdown_s.items() if v > 0}
+    phases = [p for p in PHASE_NAMES if p in present]
+    phases += sorted(present - set(phases))
+    colours = phase_colours(phases)
+    row_h = 18
     legend_h = 15 * len(phases) + 20
     height = max(200, _MARGIN[2] + _MARGIN[3] + max(row_h * len(opts), legend_h))
     svg = _Svg("plot-breakdown", PLOTS["plot-breakdown"], height=height)
-    left, right, top = 190, _W - 180, _MARGIN[2]
+    left, right, top = 170, _W - 260, _MARGIN[2]
     bottom = top + row_h * len(opts)
     totals = [sum(o.breakdown_s.values()) * 1e3 for o in opts]
-    x = _Axis(0.0, max(totals, default=1.0) * 1.05 or 1.0, left, right, False)
+    # Headroom for the "12.3 ms, communication" note at the end of the longest bar.
+    x = _Axis(0.0, max(totals, default=1.0) * 1.35 or 1.0, left, right, False)
     for v in x.ticks():
         svg.line(x(v), top, x(v), bottom, stroke="#e5e5e5")
         svg.text(x(v), bottom + 15, _label(v), anchor="middle", size=10)
@@ -412,19 +598,27 @@ def step_breakdown(result: Any) -> str:
             v = o.breakdown_s.get(p, 0.0) * 1e3
             if v <= 0:
                 continue
+            name = PHASE_NAMES.get(p, (p, ""))[0]
             svg.add(
                 f'<rect x="{_f(x(start))}" y="{_f(yy + 3)}" width="{_f(x(start + v) - x(start))}" '
                 f'height="{row_h - 6}" fill="{colours[p]}"><title>{escape(o.hardware)} x {o.devices}: '
-                f"{escape(p)} {v:.4g} ms</title></rect>"
+                f"{escape(name)} {v:.4g} ms</title></rect>"
             )
             start += v
-        svg.text(left - 6, yy + row_h - 4, f"{o.hardware} x {o.devices}", anchor="end", size=10)
+        svg.text(left - 6, yy + row_h - 5, f"{o.hardware} x {o.devices}", anchor="end", size=10)
+        svg.text(x(start) + 5, yy + row_h - 5, f"{start:.3g} ms, {o.bottleneck}", size=10, fill="#444444")
     svg.add(
         f'<rect x="{_f(left)}" y="{_f(top)}" width="{_f(right - left)}" height="{_f(bottom - top)}" '
         'fill="none" stroke="#444444"/>'
     )
-    svg.text((left + right) / 2, bottom + 36, "step time on the critical path (ms)", anchor="middle", size=12)
-    _legend(svg, [(p, colours[p]) for p in phases], right + 15, top + 10)
+    svg.text(
+        (left + right) / 2,
+        bottom + 36,
+        "time of one training step on the critical path (ms)",
+        anchor="middle",
+        size=12,
+    )
+    _legend(svg, [(PHASE_NAMES.get(p, (p, ""))[0], colours[p]) for p in phases], right + 15, top + 10)
     return svg.render()
 
 

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 #: Options shown in the Markdown and HTML tables; every option is in options.csv and report.json.
 MAX_OPTION_ROWS = 200
+
+#: What each ``binding`` value means, for the "What binds" tables.
+BINDING_MEANING = {
+    "memory": "does not fit in device memory (constraint must_fit_memory)",
+    "deadline": "takes longer than max_days",
+    "budget": "costs more than max_cost_usd",
+    "target_ne": "predicted NE misses target_ne",
+    "compute": "feasible; the step is limited by computation (kernels on the device)",
+    "communication": "feasible; the step is limited by communication (all-to-all, all-reduce, stragglers)",
+    "host": "feasible; the step is limited by the host launching work",
+}
+
+
+def law_text(law: Any) -> str:
+    """The quality law in one line, ``ne = alpha*x^(-beta) + gamma, x = samples seen (alpha=2, ...)``."""
+    from planner.quality import FLOPS_PER_PF_DAY, FORM_FORMULA
+
+    formula = FORM_FORMULA.get(law.form, "")
+    if law.form == "two_axis" or " = " not in formula:
+        return str(law.describe())
+    params = ", ".join(f"{k}={v:.6g}" for k, v in law.params.items())
+    axis = {"samples": "samples seen", "params": "parameters", "flops": "training FLOPs"}.get(law.x, law.x)
+    scale = float(getattr(law, "x_scale", 1.0))
+    if scale == FLOPS_PER_PF_DAY:
+        axis += " in PF-days"
+    elif scale != 1.0:
+        axis += f" / {scale:g}"
+    return f"{law.metric} = {formula.split(' = ', 1)[1]}, x = {axis} ({params})"
 
 
 def money(value: float | None) -> str:
@@ -15,55 +44,122 @@ def money(value: float | None) -> str:
     return f"${value:,.0f}" if value >= 10 else f"${value:,.2f}"
 
 
+def _metric(result: Any) -> str:
+    return "NE" if result.scenario.law.metric == "ne" else result.scenario.law.metric
+
+
+def _interval(o: Any) -> str:
+    return f"{o.ne_lo80:.5f}–{o.ne_hi80:.5f}" if o.ne_hi80 > o.ne_lo80 else "none (law without interval)"
+
+
+def option_columns(result: Any) -> list[tuple[str, Callable[[Any], str]]]:
+    """(title, cell function) of the option tables; sweep axes with one value and absent figures (CO2
+    without a grid intensity) are left out, since options.csv and report.json carry every figure."""
+    s = result.scenario
+    cols: list[tuple[str, Callable[[Any], str]]] = [
+        ("rank", lambda o: str(o.rank)),
+        ("frontier", lambda o: "*" if o.pareto else ""),
+        ("hardware", lambda o: o.hardware),
+        ("devices", lambda o: str(o.devices)),
+    ]
+    if len(s.workloads) > 1:
+        cols.append(("model scale", lambda o: f"x{o.model_scale:g}"))
+    if len(s.batch_sizes) > 1:
+        cols.append(("batch", lambda o: str(o.batch_size)))
+    if len(s.samples) > 1:
+        cols.append(("samples", lambda o: f"{o.samples:.3g}"))
+    cols += [
+        ("step (ms)", lambda o: f"{o.step_time_s * 1e3:.3f}"),
+        ("samples/s", lambda o: f"{o.samples_per_s:,.0f}"),
+        ("days", lambda o: f"{o.time_to_train_days:.4g}"),
+        ("cost", lambda o: money(o.cost_usd)),
+        ("energy (kWh)", lambda o: f"{o.energy_kwh:,.1f}"),
+    ]
+    if s.economics.grid_kg_co2_per_kwh is not None:
+        cols.append(("CO2 (kg)", lambda o: "n/a" if o.co2_kg is None else f"{o.co2_kg:,.1f}"))
+    cols += [
+        (
+            "memory/device (GB)",
+            lambda o: f"{o.peak_memory_bytes / 1e9:.2f} of {o.memory_capacity_bytes / 1e9:.0f}",
+        ),
+        (_metric(result), lambda o: f"{o.ne:.5f}"),
+        ("80% interval", lambda o: f"{o.ne_lo80:.5f}–{o.ne_hi80:.5f}" if o.ne_hi80 > o.ne_lo80 else ""),
+        ("feasible", lambda o: "yes" if o.feasible else "no"),
+        ("binding", lambda o: o.binding),
+    ]
+    return cols
+
+
 def option_header(result: Any) -> list[str]:
     """Column titles of the option tables."""
-    metric = "NE" if result.scenario.law.metric == "ne" else result.scenario.law.metric
-    return [
-        "rank",
-        "frontier",
-        "hardware",
-        "devices",
-        "scale",
-        "batch",
-        "samples",
-        "step (ms)",
-        "samples/s",
-        "days",
-        "cost",
-        "energy (kWh)",
-        "CO2 (kg)",
-        "memory/device (GB)",
-        "capacity (GB)",
-        metric,
-        "80% interval",
-        "feasible",
-        "binding",
-    ]
+    return [title for title, _ in option_columns(result)]
 
 
-def option_row(o: Any) -> list[str]:
-    """One option as table cells."""
-    return [
-        str(o.rank),
-        "*" if o.pareto else "",
-        o.hardware,
-        str(o.devices),
-        f"{o.model_scale:g}",
-        str(o.batch_size),
-        f"{o.samples:.3g}",
-        f"{o.step_time_s * 1e3:.3f}",
-        f"{o.samples_per_s:,.0f}",
-        f"{o.time_to_train_days:.4g}",
-        money(o.cost_usd),
-        f"{o.energy_kwh:,.1f}",
-        "n/a" if o.co2_kg is None else f"{o.co2_kg:,.1f}",
-        f"{o.peak_memory_bytes / 1e9:.2f}",
-        f"{o.memory_capacity_bytes / 1e9:.0f}",
-        f"{o.ne:.5f}",
-        f"{o.ne_lo80:.5f}-{o.ne_hi80:.5f}",
-        "yes" if o.feasible else "no",
-        o.binding,
-    ]
+def option_rows(result: Any, options: list[Any] | tuple[Any, ...]) -> list[list[str]]:
+    """The given options as table rows (columns of :func:`option_columns`)."""
+    cols = option_columns(result)
+    return [[cell(o) for _, cell in cols] for o in options]
+
+
+def glance_header(result: Any) -> list[str]:
+    """Column titles of the at-a-glance table of the recommendation and its alternatives."""
+    return ["", "option", "days", "cost", "energy (kWh)", _metric(result), "80% interval", "binding"]
+
+
+def glance_rows(result: Any) -> list[list[str]]:
+    """The recommended option, the fastest feasible and the best-quality feasible one (or, when nothing is
+    feasible, the closest option), one row each, without repeating an option."""
+    rec = result.recommendation
+    picks: list[tuple[str, dict[str, Any] | None]] = []
+    if rec.get("option"):
+        picks.append(("recommended", rec["option"]))
+        alt = rec.get("alternatives") or {}
+        picks.append(("fastest feasible", alt.get("fastest")))
+        picks.append(("best quality", alt.get("best_quality")))
+    else:
+        picks.append(("closest (infeasible)", rec.get("closest")))
+    rows: list[list[str]] = []
+    seen: set[int] = set()
+    for title, summary in picks:
+        if not summary or summary["id"] in seen:
+            continue
+        seen.add(summary["id"])
+        o = result.option(summary["id"])
+        rows.append(
+            [
+                title,
+                o.label(),
+                f"{o.time_to_train_days:.3g}",
+                money(o.cost_usd),
+                f"{o.energy_kwh:,.0f}",
+                f"{o.ne:.5f}",
+                _interval(o),
+                o.binding,
+            ]
+        )
+    return rows
+
+
+def target_text(result: Any) -> str | None:
+    """One sentence on the data needed to reach the target NE on the recommended (or closest) option, or
+    ``None`` when no target is set or the law does not give it."""
+    s = result.scenario
+    target = s.constraints.target_ne
+    rec = result.recommendation
+    summary = rec.get("option") or rec.get("closest")
+    if target is None or not summary:
+        return None
+    o = result.option(summary["id"])
+    metric = _metric(result)
+    if o.samples_to_target is None:
+        if s.law.x_for_target(target) is None:
+            return f"The quality law never reaches {metric} {target:g} (it is beyond the law's floor)."
+        return None
+    days = (o.time_to_target_s or 0.0) / 86400.0
+    return (
+        f"Reaching target {metric} {target:g} takes {o.samples_to_target * o.epochs:.3g} samples: "
+        f"{days:.3g} days and {money(o.cost_to_target_usd)} on {o.hardware} x {o.devices}."
+    )
 
 
 def hardware_header() -> list[str]:
@@ -109,7 +205,62 @@ def hardware_rows(result: Any, document: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def binding_header() -> list[str]:
+    """Column titles of the "What binds" table."""
+    return ["binding", "options", "meaning"]
+
+
 def binding_rows(result: Any) -> list[list[str]]:
-    """How many options each binding limits (constraint or bottleneck)."""
+    """How many options each binding limits (constraint or bottleneck), most common first."""
     counts = result.recommendation["binding_counts"]
-    return [[k, str(v)] for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return [
+        [k, str(v), BINDING_MEANING.get(k, "")]
+        for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def input_items(result: Any) -> list[tuple[str, str]]:
+    """(label, plain text) of the resolved inputs: scenario, workload, quality law, sweep, constraints,
+    economics, objective."""
+    s = result.scenario
+    law = s.law
+    c = s.constraints
+    econ = s.economics
+    grid = (
+        f"{econ.grid_kg_co2_per_kwh:g} kg CO2/kWh"
+        if econ.grid_kg_co2_per_kwh is not None
+        else "intensity not given (no CO2 figures)"
+    )
+    return [
+        ("Scenario", s.file),
+        ("Scenario sha256", s.sha256),
+        (
+            "Workload",
+            f"{s.workload_ref}; model scales {', '.join(f'x{w.scale:g}' for w in s.workloads)} "
+            f"(embedding rows x s, hidden MLP widths x sqrt(s)); epochs {s.epochs:g}",
+        ),
+        ("Quality", law_text(law)),
+        ("Quality source", law.source),
+        (
+            "Sweep",
+            f"{len(s.hardware)} hardware x {len(s.workloads)} model scales x {len(s.devices)} device counts "
+            f"({', '.join(map(str, s.devices))}) x {len(s.batch_sizes)} batch sizes "
+            f"({', '.join(map(str, s.batch_sizes))}) x {len(s.samples)} data sizes "
+            f"({', '.join(f'{v:.3g}' for v in s.samples)}) = {len(result.options)} options, "
+            f"{result.unique_simulations} simulations ({s.simulation.steps} steps, seed {s.simulation.seed}, "
+            f"sharding {s.simulation.sharding})",
+        ),
+        (
+            "Constraints",
+            ", ".join(
+                [
+                    f"max_days {c.max_days:g}" if c.max_days is not None else "no deadline",
+                    f"max_cost_usd {c.max_cost_usd:,.0f}" if c.max_cost_usd is not None else "no budget",
+                    f"target_ne {c.target_ne:g}" if c.target_ne is not None else "no target NE",
+                    "must fit in memory" if c.must_fit_memory else "memory not enforced",
+                ]
+            ),
+        ),
+        ("Economics", f"PUE {econ.pue:g} ({econ.pue_source}); grid {grid}"),
+        ("Objective", s.objective),
+    ]
