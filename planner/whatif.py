@@ -666,10 +666,11 @@ def recommend(scenario: Scenario, options: tuple[Option, ...], frontier: tuple[i
                 "bound_by": None,
             }
         )
-        interval = f" [80%: {best.ne_lo80:.4g}-{best.ne_hi80:.4g}]" if best.ne_hi80 > best.ne_lo80 else ""
+        metric = "NE" if scenario.law.metric == "ne" else scenario.law.metric
+        interval = f" [80%: {best.ne_lo80:.5g}-{best.ne_hi80:.5g}]" if best.ne_hi80 > best.ne_lo80 else ""
         text = (
             f"Recommended ({scenario.objective}): {best.label()}: {best.time_to_train_days:.3g} days, "
-            f"${best.cost_usd:,.0f}, {best.energy_kwh:,.0f} kWh, {scenario.law.metric} {best.ne:.5g}"
+            f"${best.cost_usd:,.0f}, {best.energy_kwh:,.0f} kWh, {metric} {best.ne:.5g}"
             f"{interval}; limited by {best.binding}."
         )
         if fastest.id != best.id:
@@ -679,7 +680,7 @@ def recommend(scenario: Scenario, options: tuple[Option, ...], frontier: tuple[i
             )
         if best_q.id != best.id and best_q.ne != best.ne:
             text += (
-                f" Best quality: {best_q.label()} ({scenario.law.metric} {best_q.ne:.5g}) for "
+                f" Best quality: {best_q.label()} ({metric} {best_q.ne:.5g}) for "
                 f"${best_q.cost_usd:,.0f}."
             )
         text += (

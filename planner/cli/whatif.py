@@ -25,7 +25,8 @@ _FORMATS = ("html", "md", "json", "csv")
 
 
 class _Progress:
-    """A rich progress bar on stderr, started on the first update of a large sweep."""
+    """A rich progress bar on stderr, started on the first update of a large sweep when stderr is a
+    terminal (a redirected stderr gets no bar, not even its closing newline)."""
 
     def __init__(self, enabled: bool, threshold: int = 20) -> None:
         self.enabled = enabled
@@ -40,6 +41,10 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             from planner.cli.common import err_console
+
+            if not err_console.is_terminal:
+                self.enabled = False
+                return
 
             self._bar = Progress(
                 TextColumn("simulating"),
@@ -131,7 +136,7 @@ def render_table(result: Any, top: int) -> None:
     from rich.table import Table
 
     from planner.cli.common import console
-    from planner.report.tables import law_text
+    from planner.report.tables import law_text, target_text
 
     s = result.scenario
     law = s.law
@@ -182,6 +187,9 @@ def render_table(result: Any, top: int) -> None:
     colour = "green" if rec["feasible"] else "red"
     console.print(f"[bold {colour}]Recommendation[/bold {colour}]: ", end="")
     console.print(rec["text"], markup=False, highlight=False)
+    target = target_text(result)
+    if target:
+        console.print(target, markup=False, highlight=False)
 
 
 def whatif(
