@@ -11,7 +11,8 @@ The written profile is the base profile with:
   ``figures`` with the measurement file's hash; ``figures`` also gets one ``efficiency.<family>`` entry per
   calibrated family.
 * On a CPU, the device is the measured one: ``device.sm_count`` becomes the threads the bench used, the
-  peak FLOP/s scale with it (per-core peak of the base), and the memory size is the measured one.
+  peak FLOP/s scale with it (per-core peak of the base), and the memory size is the measured one. On any
+  device, ``device.l2_bytes`` becomes the cache size the bench read (``env.cache_bytes``) where it did.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ METHOD = ("robust least squares on log time (scipy.optimize.least_squares, soft_
 TRANSFER_RULE = ("parameters are fractions of this profile's datasheet figures or absolute host/protocol "
                  "costs; a profile derived from this one keeps them, so times scale with its changed figures "
                  "while launch overheads and latencies carry over unchanged (status: transferred)")
-_ENV_KEYS = ("device_name", "device_kind", "compute_units", "memory_bytes", "clocks", "driver", "cuda",
+_ENV_KEYS = ("device_name", "device_kind", "compute_units", "memory_bytes", "cache_bytes", "clocks", "driver",
+             "cuda",
              "torch",
              "cpu_model", "threads", "hostname", "date", "git_commit", "python", "platform")
 
@@ -93,6 +95,14 @@ def target_mapping(base: Mapping[str, Any], measurements: MeasurementSet, today:
             figures["node.host_memory_bytes"] = dict(figures["device.hbm_bytes"])
             data["node"] = node
         data["device"] = device
+    cache = env.get("cache_bytes")
+    if isinstance(cache, (int, float)) and not isinstance(cache, bool) and cache > 0:
+        device = dict(data["device"])
+        device["l2_bytes"] = float(cache)
+        data["device"] = device
+        level = "last-level cache (sysfs)" if data.get("kind") == "cpu" else "L2 cache (device properties)"
+        figures["device.l2_bytes"] = {"source": f"measured: {level}, env.cache_bytes of {where}",
+                                      "as_of": today, "status": "measured"}
     data["figures"] = figures
     return data
 

@@ -32,6 +32,34 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def last_level_cache_bytes() -> int | None:
+    """Size of the largest cache level of CPU 0 in bytes (from sysfs), or None where it is not exposed."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = None
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.startswith("index"):
+            continue
+        try:
+            with open(os.path.join(base, entry, "size")) as handle:
+                text = handle.read().strip().upper()
+            with open(os.path.join(base, entry, "type")) as handle:
+                kind = handle.read().strip()
+        except OSError:
+            continue
+        if kind == "Instruction":
+            continue
+        scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+        digits = text[:-1] if text[-1:] in "KMG" else text
+        if digits.isdigit():
+            size = int(digits) * scale
+            best = size if best is None else max(best, size)
+    return best
+
+
 def host_memory_bytes() -> int | None:
     """Total host memory in bytes (``MemTotal``)."""
     try:
@@ -97,6 +125,7 @@ def collect_env(device: str, threads: int | None = None) -> dict[str, Any]:
                 "compute_units": int(props.multi_processor_count),
                 "memory_bytes": int(props.total_memory),
                 "compute_capability": f"{props.major}.{props.minor}",
+                "cache_bytes": int(getattr(props, "L2_cache_size", 0) or 0) or None,
                 "device_count": torch.cuda.device_count(),
             }
         )
@@ -125,6 +154,7 @@ def collect_env(device: str, threads: int | None = None) -> dict[str, Any]:
                 "device_name": cpu_model(),
                 "compute_units": int(threads if threads is not None else torch.get_num_threads()),
                 "memory_bytes": host_memory_bytes(),
+                "cache_bytes": last_level_cache_bytes(),
                 "clocks": cpu_clocks(),
                 "driver": None,
             }
