@@ -164,3 +164,32 @@ def test_log_axis_ticks_stay_readable():
     narrow = _Axis(0.85, 1.7, 0, 1, True).ticks()  # less than a decade: evenly spaced instead
     assert len(narrow) >= 3 and all(0.85 <= v <= 1.7 for v in narrow)
     assert _Axis(1, 1e8, 0, 1, True).ticks() == [10.0**e for e in range(9)]
+
+
+def test_every_option_figure_has_resolvable_provenance(result):
+    """provenance.option_fields names, for every field of an option, entries that exist in the document:
+    ``inputs.*`` from the root, the rest under ``provenance`` (``{hardware}`` is the option's hardware)."""
+    doc = json.loads(render(result, ["json"])[FILES["json"]])
+    fields = doc["provenance"]["option_fields"]
+    option = doc["options"][0]
+    assert set(option) - {"id", "rank", "provenance"} <= set(fields)
+
+    def resolve(path: str) -> object:  # raises AssertionError when a part of the path is missing
+        node: object = doc if path.startswith("inputs.") else doc["provenance"]
+        parts = path.split(".")
+        k = 0
+        while k < len(parts):
+            assert isinstance(node, dict), path
+            # figure keys contain dots themselves (device.hbm_bytes): take the longest key that matches
+            for j in range(len(parts), k, -1):
+                key = ".".join(parts[k:j])
+                if key in node:
+                    node, k = node[key], j
+                    break
+            else:
+                raise AssertionError(f"{path}: {parts[k]!r} not found")
+        return node
+
+    for field, paths in fields.items():
+        for path in paths:
+            resolve(path.replace("{hardware}", option["provenance"]["hardware"]))

@@ -58,34 +58,55 @@ def _hardware_provenance(choice: Any) -> dict[str, Any]:
 
 
 def option_field_provenance() -> dict[str, list[str]]:
-    """Which provenance entries each figure of an option derives from; ``{hardware}`` is the option's
-    ``provenance.hardware`` key (``hardware.<name>``)."""
+    """Which provenance entries each figure of an option derives from, for every field of an option;
+    ``{hardware}`` is the option's ``provenance.hardware`` key (``hardware.<name>``)."""
     hw = "{hardware}"
     sim = ["simulator", "workload", f"{hw}.figures", f"{hw}.calibration"]
+    train = [*sim, "inputs.sweep.samples", "workload.epochs", "economics.formulas.time_to_train_s"]
+    cost = [f"{hw}.price", "economics.formulas.cost_usd"]
+    target = ["law", "inputs.constraints.target_ne", "workload.epochs"]
+    constraints = ["inputs.constraints", "law", *sim, f"{hw}.price"]
     return {
+        "hardware": ["inputs.sweep.hardware", hw],
+        "hardware_origin": ["inputs.hardware", hw],
+        "model_scale": ["inputs.sweep.model_scale", "workload.model_scale"],
+        "devices": ["inputs.sweep.devices"],
+        "batch_size": ["inputs.sweep.batch_size"],
+        "samples": ["inputs.sweep.samples"],
+        "epochs": ["workload.epochs"],
+        "samples_seen": ["inputs.sweep.samples", "workload.epochs"],
+        "params": ["workload", "workload.model_scale"],
         "step_time_s": sim,
         "step_time_p99_s": sim,
         "samples_per_s": sim,
         "breakdown_s": sim,
+        "bottleneck": sim,
+        "sharding": sim,
         "peak_memory_bytes": sim,
         "host_memory_bytes": sim,
         "fits_in_memory": sim,
+        "memory_reason": sim,
         "memory_capacity_bytes": [f"{hw}.figures.device.hbm_bytes"],
-        "time_to_train_s": [*sim, "inputs.sweep.samples", "workload.epochs"],
+        "time_to_train_s": train,
+        "time_to_train_days": train,
         "price_usd_per_device_hour": [f"{hw}.price"],
-        "cost_usd": [*sim, f"{hw}.price", "economics.formulas.cost_usd"],
+        "cost_usd": [*train, *cost],
         "power_w": [f"{hw}.power"],
-        "energy_kwh": [*sim, f"{hw}.power", "economics.pue", "economics.formulas.energy_kwh"],
-        "co2_kg": [*sim, f"{hw}.power", "economics.pue", "economics.grid_kg_co2_per_kwh"],
+        "energy_kwh": [*train, f"{hw}.power", "economics.pue", "economics.formulas.energy_kwh"],
+        "co2_kg": [*train, f"{hw}.power", "economics.pue", "economics.grid_kg_co2_per_kwh"],
         "ne": ["law"],
         "ne_lo80": ["law"],
         "ne_hi80": ["law"],
         "ne_lo95": ["law"],
         "ne_hi95": ["law"],
-        "samples_to_target": ["law", "inputs.constraints.target_ne"],
-        "quality_per_dollar": ["law", f"{hw}.price", "economics.formulas.quality_per_dollar"],
-        "feasible": ["inputs.constraints"],
-        "binding": ["inputs.constraints", "simulator"],
+        "samples_to_target": target,
+        "time_to_target_s": [*target, *sim],
+        "cost_to_target_usd": [*target, *sim, *cost],
+        "quality_per_dollar": ["law", *train, *cost, "economics.formulas.quality_per_dollar"],
+        "feasible": constraints,
+        "violations": constraints,
+        "binding": constraints,
+        "pareto": ["law", *train, *cost, "inputs.constraints"],
     }
 
 
