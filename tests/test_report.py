@@ -190,6 +190,6 @@ def test_every_option_figure_has_resolvable_provenance(result):
                 raise AssertionError(f"{path}: {parts[k]!r} not found")
         return node
 
-    for field, paths in fields.items():
+    for paths in fields.values():
         for path in paths:
             resolve(path.replace("{hardware}", option["provenance"]["hardware"]))
