@@ -667,7 +667,7 @@ def recommend(scenario: Scenario, options: tuple[Option, ...], frontier: tuple[i
             }
         )
         metric = "NE" if scenario.law.metric == "ne" else scenario.law.metric
-        interval = f" [80%: {best.ne_lo80:.5g}-{best.ne_hi80:.5g}]" if best.ne_hi80 > best.ne_lo80 else ""
+        interval = f" [80%: {best.ne_lo80:.5f}-{best.ne_hi80:.5f}]" if best.ne_hi80 > best.ne_lo80 else ""
         text = (
             f"Recommended ({scenario.objective}): {best.label()}: {best.time_to_train_days:.3g} days, "
             f"${best.cost_usd:,.0f}, {best.energy_kwh:,.0f} kWh, {metric} {best.ne:.5g}"
