@@ -254,6 +254,13 @@ class DlrmFlops:
         """The model whose FLOPs per sample equal the workload's at its dense parameter count."""
         return cls((flops_per_sample - fixed_flops_per_sample) / dense_params, fixed_flops_per_sample)
 
+    @classmethod
+    def from_derived(cls, figures: Any, fixed_flops_per_sample: float = 0.0) -> DlrmFlops:
+        """The model of a workload's derived figures (:func:`planner.workload.derive`): its
+        ``flops_per_sample`` (forward + backward) and ``dense_params``; embedding parameters are left out."""
+        return cls.from_workload(float(figures.flops_per_sample), float(figures.dense_params),
+                                 fixed_flops_per_sample)
+
     def flops_per_sample(self, params: float) -> float:
         """Forward + backward FLOPs per sample of a model with ``params`` dense parameters."""
         return self.fixed_flops_per_sample + self.flops_per_dense_param * params

@@ -90,6 +90,29 @@ def test_bad_input_exits_2_with_one_line(cli, tmp_path, text, args, needle):
     assert r.out == ""
 
 
+@pytest.mark.parametrize(("data", "needle"), [
+    (b"", "empty file"),
+    (b"\n\n", "empty file"),
+    (b"samples,ne\n", "no data rows"),
+    (b"samples,ne\n1e4,0.9\n1e5,0.8\xff\n", "row 3: not UTF-8 text: byte 0xff"),
+    (b"\xff\xfes\x00a\x00", "row 1: not UTF-8 text"),
+])
+def test_bad_bytes_exit_2_with_one_line(cli, tmp_path, data, needle):
+    p = tmp_path / "bad.csv"
+    p.write_bytes(data)
+    r = cli("scaling", "fit", p, "--x", "samples", "--bootstrap", "0")
+    assert r.code == 2 and r.out == ""
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "bad.csv" in lines[0]
+
+
+def test_byte_order_mark_header_is_accepted(cli, tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes(b"\xef\xbb\xbfsamples,ne\n" + GOOD_ROWS.encode())
+    r = cli("scaling", "fit", p, "--bootstrap", "0", "--form", "log_linear", "--json")
+    assert r.code == 0, r.err
+
+
 def test_missing_file_exits_2(cli, tmp_path):
     r = cli("scaling", "fit", tmp_path / "nope.csv", "--x", "samples")
     assert r.code == 2 and "file not found" in r.err and len(r.err.strip().splitlines()) == 1

@@ -85,6 +85,7 @@ def test_presets_carry_metric_and_provenance():
         "kaplan_2020_compute",
         "hstu_2024_ranking",
         "seqrec_2023_ml20m",
+        "wukong_2024",
     }
     assert expected <= set(table)
     for p in table.values():
@@ -92,6 +93,9 @@ def test_presets_carry_metric_and_provenance():
         if not p.checked:
             assert "not checked" in p.source
     assert table["ardalani_2022_dlrm"].params is None and table["ardalani_2022_dlrm"].metric == "ne"
+    assert table["wukong_2024"].params is None and table["wukong_2024"].metric == "relative_logloss_pct"
+    metrics = {p.metric for p in table.values()}
+    assert {"ne", "lm_loss_nats", "hr_at_100", "next_item_ce_nats"} <= metrics  # never one unlabelled loss
     assert table["chinchilla_2022"].params == {"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28}
 
 
@@ -153,6 +157,16 @@ def test_dlrm_flop_model_budget_and_optimality():
         n = opt["params"] * f
         assert law.predict(n, fm.samples_for(n, 1e18)) > opt["loss"]
     assert ProportionalFlops().flops(2.0, 3.0) == 36.0
+
+
+def test_dlrm_flop_model_from_a_workload_ignores_embedding_params():
+    from planner.workload import derive, load_workload
+
+    fig = derive(load_workload("criteo-kaggle-dlrm"))
+    fm = DlrmFlops.from_derived(fig)
+    assert fm.flops(fig.dense_params, 1e6) == pytest.approx(fig.flops_per_sample * 1e6, rel=1e-12)
+    assert fig.embedding_params > 100 * fig.dense_params  # the embedding tables dominate the parameters...
+    assert fm.flops_per_sample(fig.dense_params) == pytest.approx(fig.flops_per_sample)  # ...not the FLOPs
 
 
 def _write_obs(path: Path, seed: int = 3) -> None:

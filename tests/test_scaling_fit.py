@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from calibration import scaling_fit as sf
 from calibration.scaling_fit import fit_arrays, parse_observations
 from planner.errors import InfeasibleError, InputError
 
@@ -22,13 +23,37 @@ def _noisy(seed, noise=1e-3):
     return _truth(X) * np.exp(rng.normal(0.0, noise, X.size))
 
 
+#: Known laws (alpha, beta, gamma, smallest x): NE-like curves from ~1.0 towards floors of 0.5-0.8.
+LAWS = [(2.0, 0.3, 0.7, 1e4), (5.0, 0.5, 0.8, 1e3), (1.1, 0.19, 0.79, 4e3), (3.0, 0.4, 0.5, 1e2)]
+
+
+@pytest.mark.parametrize("law", LAWS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_recovers_beta_and_predicts_beyond_range(seed):
-    fit = fit_arrays(X, _noisy(seed), n_bootstrap=0, compare=False)
+def test_recovers_beta_and_predicts_beyond_range(law, seed):
+    """0.1% noise, 8 points over 3 decades: beta within 10%, NE 10x beyond the range within 0.5%."""
+    alpha, beta, gamma, x0 = law
+    x = x0 * np.logspace(0, 3, 8)
+    y = (alpha * x**-beta + gamma) * np.exp(np.random.default_rng(seed).normal(0.0, 1e-3, x.size))
+    fit = fit_arrays(x, y, n_bootstrap=0, compare=False)
     assert fit.converged and fit.message == "converged"
-    assert fit.params["beta"] == pytest.approx(BETA, rel=0.10)
-    pred = fit.to_law().predict(X_FAR)
-    assert abs(pred / _truth(X_FAR) - 1) < 0.005
+    assert fit.params["beta"] == pytest.approx(beta, rel=0.10)
+    far = 10 * x[-1]
+    pred = fit.to_law().predict(far)
+    assert abs(pred / (alpha * far**-beta + gamma) - 1) < 0.005
+
+
+def test_weakly_identified_beta_still_extrapolates_and_is_the_optimum():
+    """A small exponent over 3 decades trades off against gamma: beta may miss by >10%, but the fit is the
+    global optimum (lower loss than the truth) and its 10x prediction stays within 0.5%."""
+    x = np.logspace(5, 8, 8)
+    y = (1.0 * x**-0.2 + 0.75) * np.exp(np.random.default_rng(1006).normal(0.0, 1e-3, x.size))
+    fit = fit_arrays(x, y, n_bootstrap=0, compare=False)
+    assert abs(fit.params["beta"] / 0.2 - 1) > 0.1  # this seed is one of the hard ones
+    s = sf._setup("power_plus_const", x, y)
+    th = np.array([[np.log(1.0) - 0.2 * np.log(s.x_ref[0]), 0.2, np.log(0.75)]])
+    truth_loss = sf._objective("power_plus_const", th, s.lx, s.ly, np.ones((1, x.size)), sf.HUBER_DELTA)[0]
+    assert fit.loss < truth_loss
+    assert abs(fit.to_law().predict(1e9) / (1e9**-0.2 + 0.75) - 1) < 0.005
 
 
 def test_noise_free_fit_is_exact():
@@ -40,21 +65,29 @@ def test_noise_free_fit_is_exact():
 
 
 def test_bootstrap_80pct_interval_coverage_50_trials():
-    """In 50 seeded trials the 80% bootstrap interval of the 10x-extrapolated NE covers the truth >= 70%."""
+    """In 50 seeded trials the 80% bootstrap interval of the 10x-extrapolated NE covers the truth >= 70%.
+
+    200 resamples per trial keep the test fast (the estimator is the same as the default 1000). Measured
+    over 150 trials with 1000 resamples: 76% uncorrected, 82% with the sqrt(n/(n-k)) correction.
+    """
     truth = float(_truth(X_FAR))
-    covered = 0
+    covered80 = covered95 = 0
     for trial in range(50):
         fit = fit_arrays(X, _noisy(1000 + trial), n_bootstrap=200, seed=trial, compare=False, workers=1)
         p = fit.predictions([X_FAR])[0]
-        covered += p["lo80"] <= truth <= p["hi80"]
-    assert covered >= 35
+        covered80 += p["lo80"] <= truth <= p["hi80"]
+        covered95 += p["lo95"] <= truth <= p["hi95"]
+    assert covered80 >= 35  # >= 70%
+    assert covered95 >= 43  # the 95% interval is not much too narrow either
+    assert covered80 <= 48  # and the 80% interval is not vacuously wide
 
 
 def test_intervals_and_determinism():
     y = _noisy(7)
     a = fit_arrays(X, y, n_bootstrap=300, seed=5, compare=False)
-    b = fit_arrays(X, y, n_bootstrap=300, seed=5, compare=False, workers=1)
-    assert a.as_dict([1e8]) == b.as_dict([1e8])  # same seed, any thread count: identical
+    for workers in (1, 3):
+        b = fit_arrays(X, y, n_bootstrap=300, seed=5, compare=False, workers=workers)
+        assert a.as_dict([1e8]) == b.as_dict([1e8])  # same seed, any thread count: identical
     for name, ci in a.ci.items():
         assert ci["lo95"] <= ci["lo80"] <= a.params[name] <= ci["hi80"] <= ci["hi95"] or name == "alpha"
     assert a.bootstrap_used >= 290
@@ -86,6 +119,19 @@ def test_pure_power_law_data_refuses_or_flags_the_constant():
     assert any("cannot identify the constant" in w for w in fit.warnings)
     pl = fit_arrays(X, noisy, form="power_law", n_bootstrap=0, compare=False)
     assert pl.params["beta"] == pytest.approx(0.05, rel=0.05)
+
+
+def test_fit_stuck_at_its_start_is_refused(monkeypatch):
+    real = sf._solve_batch
+    monkeypatch.setattr(sf, "_solve_batch", lambda *a, **k: real(*a, **{**k, "max_iter": 0}))
+    with pytest.raises(InfeasibleError, match="stayed at its start; gradient did not vanish"):
+        fit_arrays(X, _noisy(0), n_bootstrap=0, compare=False)
+
+
+def test_exact_start_is_a_solution_not_a_stuck_fit():
+    x = np.logspace(3, 8, 6)
+    fit = fit_arrays(x, 0.9 - 0.02 * np.log10(x), form="log_linear", n_bootstrap=0, compare=False)
+    assert fit.converged and fit.params["k"] == pytest.approx(-0.02 / np.log(10), rel=1e-9)
 
 
 def test_flat_data_is_not_reported_as_a_fit():
@@ -166,3 +212,31 @@ def test_parse_component_filter_and_extras():
     assert obs.n == 1 and obs.columns["params"].tolist() == [7.0] and obs.extra["seed"] == ["0"]
     with pytest.raises(InputError, match="no rows with component"):
         parse_observations(text, "o.csv", component="mlp")
+
+
+def test_default_bootstrap_is_1000_resamples():
+    import inspect
+
+    assert inspect.signature(sf.fit_observations).parameters["n_bootstrap"].default == 1000
+
+
+def test_small_sample_correction_widens_intervals_by_sqrt_n_over_n_minus_k():
+    y = _noisy(8)
+    on = fit_arrays(X, y, n_bootstrap=300, seed=1, compare=False)
+    off = fit_arrays(X, y, n_bootstrap=300, seed=1, compare=False, small_sample_correction=False)
+    assert on.inflation == pytest.approx(np.sqrt(8 / 5)) and off.inflation == 1.0
+    assert on.as_dict()["bootstrap"]["inflation"] == on.inflation and "sqrt(n/(n-k))" in on.method
+    width_on, width_off = (f.ci["beta"]["hi80"] - f.ci["beta"]["lo80"] for f in (on, off))
+    assert width_on == pytest.approx(np.sqrt(8 / 5) * width_off, rel=1e-9)  # beta is a fit coordinate
+    assert sf.small_sample_inflation(44, 3) == pytest.approx(np.sqrt(44 / 41))
+
+
+def test_unstable_fit_is_flagged():
+    # A quick-study MLP-width sweep (NE against dense parameters): one drop, then flat. Five points and three
+    # parameters: the resamples land on other optima than the full data.
+    x = np.array([373.0, 793.0, 1825.0, 4657.0, 13393.0])
+    y = np.array([0.99065235, 0.90732575, 0.90557168, 0.90588914, 0.90081463])
+    fit = fit_arrays(x, y, axis="params", compare=False, refuse_unconverged=False)  # 1000 resamples
+    assert any("outside its own 80% bootstrap interval" in w for w in fit.warnings)
+    assert any("only 5 distinct scales" in w for w in fit.warnings)
+    assert fit.ci["beta"]["lo95"] >= 1e-3  # scaled resamples stay inside the bounds (beta > 0)

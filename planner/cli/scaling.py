@@ -226,9 +226,13 @@ def study(
         transient=False,
     ) as bar:
         task = bar.add_task("generating data", total=None)
+        # Off a terminal the bar is drawn only at the end: log one line per run instead.
+        log_lines = not err_console.is_terminal
 
         def progress(desc: str, done: int, total: int) -> None:
             bar.update(task, description=desc[:60], completed=done, total=total)
+            if log_lines:
+                bar.console.print(f"[{done}/{total}] {desc}")
 
         def checkpoint(rows: list[dict[str, Any]]) -> None:
             atomic_write_text(out, observations_csv(rows))
@@ -246,7 +250,8 @@ def study(
         return
     table = Table(title=f"Study fits: NE = alpha*x^-beta + gamma (Bayes-optimal NE {result.bayes_ne:.4f})")
     for col in ("series", "x", "n", "NE min x -> max x", "beta [80%]", "gamma", "gain 10x [80%]", "fit"):
-        table.add_column(col, justify="left" if col in ("series", "x", "fit") else "right")
+        table.add_column(col, justify="left" if col in ("series", "x", "fit") else "right",
+                         no_wrap=col in ("series", "fit"))
     for comp, e in result.fits.items():
         ppc = e.get("power_plus_const", {})
         p = ppc.get("params") or {}
