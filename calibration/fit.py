@@ -148,6 +148,17 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
             return total, gemm_launches * g["fixed_s"] + (launches - gemm_launches) * i["fixed_s"]
 
         return "interaction", launches_box, pred_dcn
+    if record.suite == "memory" and k == "launch_overhead":
+        launches = 2 * int(p["ops"])
+        cpu = fig.kind == "cpu"
+
+        def pred_launch(params: Params) -> tuple[float, float]:
+            o = params["overhead"]
+            own = params["memory"]["fixed_s"] if cpu else 0.0
+            per = o["host_overhead_s"] + o["backward_start_s"] / launches + own
+            return per, per
+
+        return "overhead", launches, pred_launch
     if record.suite == "memory":
         kind = k
         nbytes = float(p["bytes_moved"])
@@ -266,6 +277,14 @@ def fit_parameters(cases: list[FitCase], params: Params, family: str, specs: dic
     if kinked:  # a start on the other side of each roofline kink, so the optimiser sees those parameters
         shifted = {k: dict(v) for k, v in rescaled.items()}
         shifted[family].update({n: v for n, v in kinked.items() if n in names})
+        starts.append(shifted)
+    # One start with each rate (fraction, efficiency, ratio) ten times lower and one ten times higher:
+    # a roofline's max() leaves a parameter flat on one side of its kink, where a local optimiser stalls.
+    rates = [n for n in names if specs[n].unit.startswith(("fraction", "x "))]
+    for factor in (0.1, 10.0) if rates else ():
+        shifted = {k: dict(v) for k, v in rescaled.items()}
+        for n in rates:
+            shifted[family][n] = min(max(rescaled[family][n] * factor, specs[n].lower), specs[n].upper)
         starts.append(shifted)
     for start in starts:
         x, result = _solve(cases, start, family, names, specs, prior)
@@ -386,7 +405,8 @@ def fit_all(measurements: MeasurementSet, fig: DeviceFigures, start: Params,
         fit.failed = len(measurements.failed(FAMILY_SUITES[family]))
         params[family].update(values)
         fits[family] = fit
-    cases["overhead"] = overhead_cases(cases, params)
+    if not cases["overhead"]:  # no launch chains measured: the launch-bound memory ops instead
+        cases["overhead"] = overhead_cases(cases, params)
     specs = FAMILIES["overhead"].param_specs(efficiency)  # type: ignore[arg-type]
     fit, values = fit_family("overhead", cases["overhead"], params, specs)
     params["overhead"].update(values)

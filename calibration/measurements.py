@@ -41,14 +41,17 @@ KERNELS: dict[str, dict[str, dict[str, str]]] = {
     "gemm": {"linear_forward": _LIN, "linear_backward": _LIN},
     "interaction": {"dot_interaction_forward": _DOT, "dot_interaction_backward": _DOT,
                     "dcn_cross_forward": _DCN, "dcn_cross_backward": _DCN},
-    "memory": {k: _MEM for k in ("copy", "h2d", "d2h", "elementwise", "optimizer_step")},
+    "memory": {**{k: _MEM for k in ("copy", "h2d", "d2h", "elementwise", "optimizer_step")},
+               "launch_overhead": {"ops": _INT}},
     "collective": {k: _COLL for k in ("all_to_all", "all_to_all_unequal", "all_reduce", "all_gather",
                                       "reduce_scatter")},
     "dlrm": {"dlrm_train_step": _DLRM},
 }
+_RECORD_KEYS = ("case_id", "suite", "kernel", "dtype", "params", "timing", "error")
+_FILE_KEYS = ("schema_version", "env", "args", "records", "progress")
 #: Parameters that must be positive when present (sizes and counts).
-_POSITIVE = {"rows", "dim", "pooling", "batch", "in_features", "out_features", "features", "width", "bytes",
-             "bytes_moved", "world_size", "ranks_per_node", "devices"}
+_POSITIVE = {"ops", "rows", "dim", "pooling", "batch", "in_features", "out_features", "features", "width",
+             "bytes", "bytes_moved", "world_size", "ranks_per_node", "devices"}
 
 
 @dataclass(frozen=True)
@@ -187,11 +190,16 @@ def check_record(raw: Any, file: str, index: int) -> Record:
     where = f"records[{index}]"
     if not isinstance(raw, dict):
         raise InputError("must be a mapping", file=file, field=where)
-    for key in ("case_id", "suite", "kernel", "dtype", "params", "timing", "error"):
+    for key in _RECORD_KEYS:
         if key not in raw:
             raise InputError("required field is missing", file=file, field=f"{where}.{key}")
-    if not isinstance(raw["case_id"], str) or not raw["case_id"]:
-        raise InputError("must be non-empty text", file=file, field=f"{where}.case_id")
+    for key in raw:
+        if key not in (*_RECORD_KEYS, "extra"):
+            raise InputError(f"unknown field (expected {', '.join((*_RECORD_KEYS, 'extra'))})", file=file,
+                             field=f"{where}.{key}")
+    for key in ("case_id", "suite", "kernel", "dtype"):
+        if not isinstance(raw[key], str) or not raw[key]:
+            raise InputError(f"must be non-empty text, got {raw[key]!r}", file=file, field=f"{where}.{key}")
     suite = raw["suite"]
     if suite not in KERNELS:
         raise InputError(f"unknown suite {suite!r} (known: {', '.join(SUITES)})", file=file,
@@ -239,7 +247,7 @@ def _check_env(env: Any, file: str) -> dict[str, Any]:
     if env.get("device_kind") not in DEVICE_KINDS:
         raise InputError(f"must be one of {', '.join(DEVICE_KINDS)}, got {env.get('device_kind')!r}",
                          file=file, field="env.device_kind")
-    for key in ("compute_units", "threads", "memory_bytes"):
+    for key in ("compute_units", "threads", "memory_bytes", "cache_bytes"):
         value = env.get(key)
         if value is not None and not _positive_number(value):
             raise InputError(f"must be a positive number or null, got {value!r}", file=file,
@@ -263,6 +271,9 @@ def load_measurement_file(path: str | Path) -> MeasurementFile:
     data = load_json_file(path)
     if not isinstance(data, dict):
         raise InputError("expected a JSON object with schema_version, env, args and records", file=label)
+    for key in data:
+        if key not in _FILE_KEYS:
+            raise InputError(f"unknown field (expected {', '.join(_FILE_KEYS)})", file=label, field=str(key))
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise InputError(f"unsupported schema_version {version!r} (expected {SCHEMA_VERSION})", file=label,

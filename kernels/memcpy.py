@@ -5,6 +5,13 @@ dense optimizer step, from 1 KB to 1 GB.
 :func:`kernels.specs.memory_bytes_moved`); ``extra.bandwidth_bytes_per_s`` = bytes_moved / median time.
 Small buffers rotate over several copies (up to ``ROTATE_TARGET_BYTES`` in all) so successive calls do
 not hit the same cache lines.
+
+``launch_overhead`` measures the host's cost per launched op in training: a chain of ``params.ops`` tiny
+autograd ops (the element-wise, matmul, cast and reduction kinds of a DLRM step, in turn) on a 64-element
+tensor, then its backward (as many launches again), timed on the host with ``perf_counter`` and one
+device synchronisation at the end. Its ``timing`` is seconds per launch (``2 x ops`` launches); the work of
+each op is negligible, so on a GPU it is the rate at which the host issues ops (framework dispatch,
+autograd bookkeeping, driver launch) and on a CPU the whole cost of a launch-bound op.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     import torch
 
     p = case.params
+    if case.kernel == "launch_overhead":
+        return _launch_overhead(int(p["ops"]), ctx)
     size = p["bytes"]
     numel = max(1, size // 4)
     k = _rotation(size)
@@ -85,3 +94,56 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     timing = measure(op, dev, ctx.policy, ctx.deadline)
     extra["bandwidth_bytes_per_s"] = p["bytes_moved"] / timing.median_s if timing.median_s > 0 else None
     return timing.as_dict(), extra
+
+
+def _launch_overhead(ops: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Host seconds per launched op of a tiny autograd chain (forward then backward); see the module doc."""
+    import time
+
+    import torch
+
+    from kernels.timing import summarize
+
+    dev = ctx.device
+    x = torch.full((8, 8), 0.5, device=dev, requires_grad=True)
+    w = torch.full((8, 8), 0.01, device=dev, requires_grad=True)
+    steps = (
+        lambda t: t + 1.0,
+        lambda t: t * 0.5,
+        torch.relu,
+        lambda t: t @ w,
+        lambda t: t.to(torch.bfloat16).to(torch.float32),
+        lambda t: torch.cat([t[:4], t[4:]]),
+    )
+    launches = 2 * ops
+
+    def chain() -> None:
+        y = x
+        for i in range(ops):
+            y = steps[i % len(steps)](y)
+        y.sum().backward()
+        x.grad = None
+        w.grad = None
+
+    def sync() -> None:
+        if ctx.is_cuda:
+            torch.cuda.synchronize(dev)
+
+    policy = ctx.policy
+    for _ in range(max(1, policy.warmup)):
+        chain()
+    sync()
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < policy.max_reps:
+        begin = time.perf_counter()
+        chain()
+        sync()
+        samples.append((time.perf_counter() - begin) / launches)
+        if len(samples) >= policy.min_reps and time.perf_counter() - started > policy.max_time_s:
+            break
+        if ctx.deadline is not None and time.monotonic() > ctx.deadline:
+            break
+    timing = summarize(samples)
+    return timing.as_dict(), {"launches": launches, "method": "host perf_counter over a forward+backward "
+                                                             "chain of tiny autograd ops, per launch"}

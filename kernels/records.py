@@ -55,8 +55,11 @@ KERNELS: dict[str, dict[str, dict[str, tuple[type, ...]]]] = {
         "dcn_cross_backward": {"batch": _INT, "width": _INT, "low_rank": _INT},
     },
     "memory": {
-        k: {"bytes": _INT, "bytes_moved": _INT}
-        for k in ("copy", "h2d", "d2h", "elementwise", "optimizer_step")
+        **{
+            k: {"bytes": _INT, "bytes_moved": _INT}
+            for k in ("copy", "h2d", "d2h", "elementwise", "optimizer_step")
+        },
+        "launch_overhead": {"ops": _INT},
     },
     "collective": {
         k: {"bytes": _INT, "world_size": _INT, "ranks_per_node": _INT, "backend": _STR}

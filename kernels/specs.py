@@ -328,7 +328,14 @@ def memory_cases(device_kind: str, quick: bool) -> list[Case]:
             for pinned in (True, False):
                 cases.append(_mem("h2d", size, pinned=pinned))
                 cases.append(_mem("d2h", size, pinned=pinned))
+    # host launch rate: chains of tiny autograd ops, forward and backward (see kernels.memcpy)
+    for ops in LAUNCH_CHAIN_OPS:
+        cases.append(Case("memory", "launch_overhead", "fp32", {"ops": ops}))
     return _dedupe(cases)
+
+
+#: Lengths of the launch-overhead chains (forward ops; the backward launches as many again).
+LAUNCH_CHAIN_OPS = (16, 32, 64, 128, 256, 512)
 
 
 # ------------------------------------------------------------------------------------------ collective

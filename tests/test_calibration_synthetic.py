@@ -29,6 +29,7 @@ TRUTH: dict[str, dict[str, float]] = {
     "embedding": {"fixed_s": 25e-6, "backward_fixed_s": 40e-6, "miss_overhead_bytes": 150.0,
                   "backward_value_passes": 6.0},
     "interaction": {"batched_efficiency_fp32": 0.05, "fixed_s": 8e-6},
+    "overhead": {"host_overhead_s": 6e-6, "backward_start_s": 40e-6},
     "collective": {"allreduce_intra_fraction": 0.3, "alltoall_intra_fraction": 0.5, "latency_intra_s": 80e-6,
                    "network_fraction": 0.7, "latency_inter_s": 150e-6},
 }
@@ -66,6 +67,8 @@ def _raw_cases() -> list[tuple[str, str, dict[str, Any]]]:
                     {"bytes": size, "bytes_moved": 3 * size, "optimizer": "sgd"}))
     # 30k x 128 and 300k x 16 dims (15-19 MB) lie beyond the TLB reach but inside the cache: separates
     # page walks from cache misses
+    for ops in (16, 32, 64, 128, 256, 512):  # host launch chains: per-launch cost and backward start
+        out.append(("memory", "launch_overhead", {"ops": ops}))
     for rows in (1_000, 30_000, 100_000, 300_000, 10_000_000):
         for dim in (16, 64, 128):
             for dist, s in (("uniform", 0.0), ("zipf", 1.1)):

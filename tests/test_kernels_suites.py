@@ -62,6 +62,17 @@ def test_gemm_interaction_memory(ctx):
             assert rec["extra"]["bandwidth_bytes_per_s"] > 0
 
 
+def test_launch_overhead_is_seconds_per_launch_of_a_forward_backward_chain(ctx):
+    short = _ok(run_case(specs.Case("memory", "launch_overhead", "fp32", {"ops": 16}), ctx))
+    long = _ok(run_case(specs.Case("memory", "launch_overhead", "fp32", {"ops": 128}), ctx))
+    assert short["extra"]["launches"] == 32 and long["extra"]["launches"] == 256
+    for rec in (short, long):
+        # an eager op on a tiny tensor costs between 0.1 us and 1 ms of host time on any machine
+        assert 1e-7 < rec["timing"]["median_s"] < 1e-3
+    # 128 forward ops and their backward take longer in all than 16 (per launch figures times launches)
+    assert long["timing"]["median_s"] * 256 > short["timing"]["median_s"] * 32
+
+
 def test_unsupported_and_out_of_memory_cases_are_recorded(ctx):
     tf32 = run_case(specs._gemm(64, 32, 16, "tf32", backward=False)[0], ctx)
     validate_record(tf32)

@@ -2,10 +2,16 @@
 
 A training step is bounded by the slower of the host timeline (launches x ``host_overhead_s``) and the
 device timeline; at small batch the host term dominates (Lin et al., perf_models.md 1: T1-T5 CPU overheads,
-10 us per launch). It is fitted from the launch-bound measurements of every suite: cases whose modelled
-work (time beyond the fixed costs) is a small part of the measured time, each divided by its launch count.
-On a CPU the host and the "device" are the same threads, so a kernel's measured time already contains its
-dispatch cost; ``host_overhead_s`` is then the part of it that is not overlappable with anything.
+10 us per launch). It is fitted to the bench's ``launch_overhead`` chains (tiny autograd ops forward and
+backward, host-timed, seconds per launch)::
+
+    per_launch_s = host_overhead_s + backward_start_s / launches [+ memory fixed_s on a CPU]
+
+On a CPU the host and the "device" are the same threads: a kernel's own fitted ``fixed_s`` already holds
+part of its dispatch, so ``host_overhead_s`` is the rest (autograd bookkeeping, Python, the backward
+engine per node), added once per launch by the serial host of the step model. Without launch chains in
+the measurements (older files) it falls back to the launch-bound copies and element-wise ops, each
+divided by its launch count.
 """
 
 from __future__ import annotations
@@ -26,4 +32,9 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "host_overhead_s", float(efficiency.kernel_launch_s),
             "efficiency.kernel_launch_s (Lin et al.: 10 us launch on GPUs; CPU dispatch per profile)",
             1e-8, 1e-2, "s per launched op"),
+        "backward_start_s": ParamSpec(
+            "backward_start_s", 4.0 * float(efficiency.kernel_launch_s),
+            "starting one backward pass (autograd engine, graph walk set-up) costs a few launches; 4 x "
+            "efficiency.kernel_launch_s (assumed; fitted from launch chains of several lengths)",
+            1e-8, 1e-1, "s per backward pass"),
     }
