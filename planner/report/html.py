@@ -10,6 +10,8 @@ from planner.report.tables import (
     MAX_OPTION_ROWS,
     binding_header,
     binding_rows,
+    frontier_header,
+    frontier_rows,
     glance_header,
     glance_rows,
     hardware_header,
@@ -92,11 +94,10 @@ def render_html(result: Any, document: dict[str, Any]) -> str:
         text = f"{caption} {sliced}" if pid in SLICED else caption
         parts.append(f'<figure id="fig-{pid}">{plots[pid]}<figcaption>{escape(text)}</figcaption></figure>')
     parts.append("<h2>Frontier (cost against NE)</h2>")
-    front = [result.option(i) for i in result.frontier]
     parts.append(
-        '<p class="muted">No cheaper option predicts a better NE than a frontier option.</p>'
-        + _table(option_header(result), option_rows(result, front))
-        if front
+        '<p class="muted">No cheaper option predicts a better NE than a frontier option; points are '
+        "numbered as in the cost/NE plot.</p>" + _table(frontier_header(result), frontier_rows(result))
+        if result.frontier
         else "<p>No feasible option, so no frontier.</p>"
     )
     parts.append("<h2>What binds</h2>" + _table(binding_header(), binding_rows(result)))

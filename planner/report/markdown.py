@@ -9,6 +9,8 @@ from planner.report.tables import (
     MAX_OPTION_ROWS,
     binding_header,
     binding_rows,
+    frontier_header,
+    frontier_rows,
     glance_header,
     glance_rows,
     hardware_header,
@@ -55,10 +57,13 @@ def render_markdown(result: Any, document: dict[str, Any]) -> str:
         f"- `{pid}`: {caption}" + (f" {sliced}" if pid in SLICED else "") for pid, caption in PLOTS.items()
     ]
     lines += ["", "## Frontier (cost against NE)", ""]
-    front = [result.option(i) for i in result.frontier]
-    if front:
-        lines += ["No cheaper option predicts a better NE than a frontier option.", ""]
-        lines += _table(option_header(result), option_rows(result, front))
+    if result.frontier:
+        lines += [
+            "No cheaper option predicts a better NE than a frontier option; points are numbered as in the "
+            "cost/NE plot of `report.html`.",
+            "",
+        ]
+        lines += _table(frontier_header(result), frontier_rows(result))
     else:
         lines.append("No feasible option, so no frontier.")
     lines += ["", "## What binds", "", *_table(binding_header(), binding_rows(result)), ""]

@@ -22,8 +22,9 @@ from typing import Any
 #: Plot ids, in the order reports show them, with their captions.
 PLOTS: dict[str, str] = {
     "plot-cost-ne": "Cost against predicted NE of every option. The black step line is the frontier (no "
-    "cheaper option predicts a better NE), with its 80% intervals; the green ring is the recommendation; "
-    "hollow markers miss a constraint; shaded areas are ruled out by the budget or the target NE.",
+    "cheaper option predicts a better NE), its points numbered as in the Frontier table, with their 80% "
+    "intervals; the green ring is the recommendation; hollow markers miss a constraint; shaded areas are "
+    "ruled out by the budget or the target NE. Hover a marker for its option.",
     "plot-time-devices": "Time-to-train against device count, one line per hardware (hollow: does not fit "
     "in memory; green ring: the recommendation).",
     "plot-memory": "Peak memory per device against the device's capacity.",
@@ -54,8 +55,6 @@ PALETTE = (
 _W, _H = 900, 440
 _MARGIN = (70, 20, 30, 55)  # left, right, top, bottom (pixels)
 _MAX_ROWS = 60
-#: Frontier points labelled with their hardware and device count (more would overlap).
-_MAX_FRONTIER_LABELS = 6
 
 
 def _f(v: float) -> str:
@@ -291,13 +290,26 @@ def short_label(o: Any, scenario: Any) -> str:
     return ", ".join(parts)
 
 
-def _point_label(svg: _Svg, px: float, y: float, text: str, limit: float, **style: Any) -> None:
-    """Text beside a marker at ``px``: to its right when it fits before ``limit`` (about 6 px per
-    character), else to its left, so labels stay inside the plot."""
-    if px + 10 + 6 * len(text) <= limit:
-        svg.text(px + 10, y, text, **style)
-    else:
-        svg.text(px - 10, y, text, anchor="end", **style)
+def _number_frontier(
+    svg: _Svg, points: list[tuple[float, float]], left: float, *, below: bool, size: int = 10
+) -> None:
+    """Number the frontier points 1, 2, ... (cheapest first, as in the reports' frontier tables).
+
+    No cheaper option predicts a better metric than a frontier point, so the corner left of it and towards
+    the better metric (``below`` on the page for lower-is-better) holds no feasible option: the number goes
+    there, or to the right when the frame's ``left`` edge is too close. A number that would touch one
+    already written is left out (its point is still in the table)."""
+    placed: list[tuple[float, float]] = []
+    for k, (px, py) in enumerate(points):
+        text = str(k + 1)
+        ty = py + 15 if below else py - 8
+        width = 0.6 * size * len(text)
+        tx, anchor = (px - 7, "end") if px - 7 - width >= left + 2 else (px + 7, "start")
+        cx = tx - width / 2 if anchor == "end" else tx + width / 2
+        if any(abs(cx - x0) < width + 4 and abs(ty - y0) < size + 1 for x0, y0 in placed):
+            continue
+        svg.text(tx, ty, text, anchor=anchor, size=size, fill="#111111", weight="bold")
+        placed.append((cx, ty))
 
 
 def _metric_name(result: Any) -> str:
@@ -379,7 +391,7 @@ def cost_vs_ne(result: Any) -> str:
             f'<polyline class="frontier" points="{" ".join(pts)}" fill="none" stroke="#111111" '
             'stroke-width="1.8"/>'
         )
-        for k, o in enumerate(front):
+        for o in front:
             px, py = x(o.cost_usd), y(o.ne)
             if o.ne_hi80 > o.ne_lo80:
                 lo, hi = y(o.ne_lo80), y(o.ne_hi80)
@@ -391,22 +403,16 @@ def cost_vs_ne(result: Any) -> str:
                 f"(80%: {o.ne_lo80:.5f}-{o.ne_hi80:.5f})"
             )
             svg.circle(px, py, 6, 'fill="none" stroke="#111111" stroke-width="1.5"', tip)
-            if k < _MAX_FRONTIER_LABELS and (rec is None or o.id != rec["id"]):
-                _point_label(svg, px, py - 7, short_label(o, s), right, size=10, fill="#333333")
     if rec is not None:
         o = result.option(rec["id"])
-        px, py = x(o.cost_usd), y(o.ne)
-        svg.circle(px, py, 9, 'class="recommended" fill="none" stroke="#2e7d32" stroke-width="2.5"')
-        _point_label(
-            svg,
-            px,
-            py - 9,
-            f"recommended: {short_label(o, s)}",
-            right,
-            size=11,
-            fill="#2e7d32",
-            weight="bold",
+        svg.circle(
+            x(o.cost_usd),
+            y(o.ne),
+            9,
+            'class="recommended" fill="none" stroke="#2e7d32" stroke-width="2.5"',
+            f"recommended: {o.label()}",
         )
+    _number_frontier(svg, [(x(o.cost_usd), y(o.ne)) for o in front], left, below=not better)
     items = [(h.name, colours[h.name]) for h in s.hardware]
     _legend(svg, items, right + 15, top + 10)
     ly = top + 10 + 15 * len(items) + 8
@@ -419,7 +425,9 @@ def cost_vs_ne(result: Any) -> str:
         ly += 17
         svg.line(right + 12, ly - 3, right + 28, ly - 3, stroke="#111111", width=1.8)
         svg.circle(right + 20, ly - 3, 5, 'fill="none" stroke="#111111" stroke-width="1.5"')
-        svg.text(right + 32, ly + 1, "cost/quality frontier", size=10)
+        svg.text(right + 32, ly + 1, "frontier, numbered as in", size=10)
+        ly += 13
+        svg.text(right + 32, ly + 1, "the Frontier table", size=10)
         if any(o.ne_hi80 > o.ne_lo80 for o in front):
             ly += 15
             svg.line(right + 20, ly - 9, right + 20, ly + 3, stroke="#111111", width=1.2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from planner.report.plots import short_label
+
 #: Options shown in the Markdown and HTML tables; every option is in options.csv and report.json.
 MAX_OPTION_ROWS = 200
 
@@ -101,6 +103,17 @@ def option_rows(result: Any, options: list[Any] | tuple[Any, ...]) -> list[list[
     return [[cell(o) for _, cell in cols] for o in options]
 
 
+def frontier_header(result: Any) -> list[str]:
+    """Column titles of the frontier table: the point number of the cost/NE plot, then the option columns."""
+    return ["point", *option_header(result)]
+
+
+def frontier_rows(result: Any) -> list[list[str]]:
+    """The frontier options, cheapest first, numbered as in the cost/NE plot."""
+    front = [result.option(i) for i in result.frontier]
+    return [[str(k + 1), *row] for k, row in enumerate(option_rows(result, front))]
+
+
 def glance_header(result: Any) -> list[str]:
     """Column titles of the at-a-glance table of the recommendation and its alternatives."""
     return ["", "option", "days", "cost", "energy (kWh)", _metric(result), "80% interval", "binding"]
@@ -128,7 +141,7 @@ def glance_rows(result: Any) -> list[list[str]]:
         rows.append(
             [
                 title,
-                o.label(),
+                short_label(o, result.scenario),
                 f"{o.time_to_train_days:.3g}",
                 money(o.cost_usd),
                 f"{o.energy_kwh:,.0f}",
