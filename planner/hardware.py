@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import math
+import re
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,8 @@ from planner.validation import build, require_mapping
 
 _PACKAGE = "hardware_profiles"
 _SECTIONS = ("device", "node", "network", "price", "efficiency")
+#: What a profile's ``name`` may be (the pattern of :class:`planner.model.HardwareProfile`).
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
 def preset_names() -> list[str]:
@@ -149,6 +152,9 @@ def derive_profile(base: str, sets: list[str], name: str, *, today: str | None =
     """
     if not sets:
         raise InputError("nothing to change: give at least one --set key=value", file="--set")
+    if not isinstance(name, str) or not _PROFILE_NAME.match(name):
+        raise InputError(f"must be letters, digits, '.', '_' or '-' (at most 81, starting with a letter or "
+                         f"digit), got {name!r}", file="--name")
     data, _label = load_profile_mapping(base)
     base_profile = profile_from_mapping(copy.deepcopy(data), _label)
     data = copy.deepcopy(data)
@@ -167,7 +173,8 @@ def derive_profile(base: str, sets: list[str], name: str, *, today: str | None =
             node = node[part]
         leaf = parts[-1]
         old = node.get(leaf) if isinstance(node, dict) else None
-        if leaf not in node or isinstance(old, (dict, list, bool)) or not isinstance(old, (int, float, type(None))):
+        if leaf not in node or isinstance(old, (dict, list, bool)) \
+                or not isinstance(old, (int, float, type(None))):
             raise InputError("no such numeric figure in the base profile", file="--set", field=key)
         new = _new_value(old if old is not None else 0.0, value, key)
         node[leaf] = new

@@ -7,10 +7,12 @@ written file and an interrupted write leaves the old one intact.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_dupl
 def parse_yaml_text(text: str, source: str) -> Any:
     """Parse YAML text; a syntax error becomes an ``InputError`` naming ``source`` and the line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
@@ -111,36 +113,88 @@ def load_json_file(path: str | Path) -> Any:
         raise InputError("malformed JSON: nested too deeply", file=str(path)) from None
 
 
+def _umask() -> int:
+    """The process's file-creation mask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no way to read it without setting it elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _write_problem(exc: OSError) -> str:
+    if isinstance(exc, IsADirectoryError):
+        return "is a folder, expected a file path"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return f"cannot write: {exc.strerror or exc}"
+
+
+def check_output_file(path: str | Path, option: str = "--out") -> None:
+    """Refuse, before any work starts, an output path that cannot become a file.
+
+    The path must not be an existing folder, and its nearest existing ancestor must be a folder (missing
+    folders are created when the file is written). Raises ``InputError`` naming the path and ``option``.
+    """
+    target = Path(path)
+    if str(path) == "" or target.is_dir():
+        raise InputError("is a folder, expected a file path", file=str(path), field=option)
+    ancestor = target.parent if str(target.parent) else Path(".")
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"cannot create the file: {ancestor} is not a folder", file=str(path), field=option)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename).
+
+    The file gets the permissions of the file it replaces, or, for a new file, the usual
+    ``0o666`` minus the umask (``0o644`` under the common umask 022), not the private ``0o600`` of a
+    temporary file. Missing folders are created. Raises ``InputError`` naming the path when the file or
+    its folder cannot be written (a folder in the way, no permission, disk full); the old file, if any,
+    is left untouched.
+    """
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create folder: {exc.strerror or exc}", file=str(folder)) from None
+    if target.is_dir():
+        raise InputError("is a folder, expected a file path", file=str(target))
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror or exc}", file=str(target)) from None
+        raise InputError(_write_problem(exc), file=str(target)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
-        try:
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
+        if isinstance(exc, OSError):
+            raise InputError(_write_problem(exc), file=str(target)) from None
         raise
     try:
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(dir_fd)
+        os.fsync(dir_fd)  # make the rename itself durable
     except OSError:
         pass
     finally:

@@ -7,26 +7,38 @@ refused), so a loaded workload or hardware profile is known to be well formed. U
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.dataclasses import dataclass
+from pydantic_core import PydanticCustomError
 
 _CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, strict=False)
+
+
+def _not_boolean(value: Any) -> Any:
+    """Refuse true/false where a number belongs (lax validation would read ``rows: yes`` as 1)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_not_number", "expected a number, not true/false")
+    return value
+
+
+#: Every numeric field carries this: YAML's ``yes``/``no``/``true`` are never numbers.
+_NUMBER = BeforeValidator(_not_boolean)
 
 Precision = Literal["fp32", "tf32", "bf16", "fp16", "fp8"]
 Optimizer = Literal["sgd", "adagrad", "rowwise_adagrad", "adam"]
 FigureStatus = Literal["datasheet", "derived", "unverified", "assumed", "measured", "transferred", "override"]
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(gt=0, le=1.5)]
-PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, _NUMBER, Field(gt=0)]
+NonNegativeFloat = Annotated[float, _NUMBER, Field(ge=0)]
+Fraction = Annotated[float, _NUMBER, Field(gt=0, le=1.5)]
+PositiveInt = Annotated[int, _NUMBER, Field(gt=0)]
 # Upper bounds reject absurd sizes (a typo of ten extra zeros) while leaving room for future systems.
-Bytes = Annotated[float, Field(gt=0, le=1e18)]
-BytesPerSecond = Annotated[float, Field(gt=0, le=1e16)]
-Seconds = Annotated[float, Field(ge=0, le=10.0)]
-FlopsPerSecond = Annotated[float, Field(gt=0, le=1e19)]
+Bytes = Annotated[float, _NUMBER, Field(gt=0, le=1e18)]
+BytesPerSecond = Annotated[float, _NUMBER, Field(gt=0, le=1e16)]
+Seconds = Annotated[float, _NUMBER, Field(ge=0, le=10.0)]
+FlopsPerSecond = Annotated[float, _NUMBER, Field(gt=0, le=1e19)]
 
 
 # --------------------------------------------------------------------------------------------- hardware
@@ -37,16 +49,16 @@ class DeviceSpec:
     peak_flops: dict[Precision, FlopsPerSecond]
     hbm_bytes: Bytes
     hbm_bandwidth_bytes_per_s: BytesPerSecond
-    l2_bytes: Annotated[float, Field(ge=0, le=1e12)]
-    sm_count: Annotated[int, Field(gt=0, le=1_000_000)]
-    power_w: Annotated[float, Field(gt=0, le=1e5)]
+    l2_bytes: Annotated[float, _NUMBER, Field(ge=0, le=1e12)]
+    sm_count: Annotated[int, _NUMBER, Field(gt=0, le=1_000_000)]
+    power_w: Annotated[float, _NUMBER, Field(gt=0, le=1e5)]
 
 
 @dataclass(frozen=True, config=_CONFIG)
 class NodeSpec:
     """One server: how many devices, the scale-up link per direction, and the host."""
 
-    devices: Annotated[int, Field(gt=0, le=100_000)]
+    devices: Annotated[int, _NUMBER, Field(gt=0, le=100_000)]
     intra_bandwidth_bytes_per_s: BytesPerSecond
     intra_latency_s: Seconds
     host_memory_bytes: Bytes
@@ -66,7 +78,7 @@ class NetworkSpec:
 class PriceSpec:
     """On-demand price per device-hour in US dollars; ``None`` where no list price was found."""
 
-    usd_per_device_hour: Annotated[float, Field(ge=0, le=1e5)] | None = None
+    usd_per_device_hour: Annotated[float, _NUMBER, Field(ge=0, le=1e5)] | None = None
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -86,7 +98,7 @@ class EfficiencySpec:
     collective_latency_intra_s: Seconds
     collective_latency_inter_s: Seconds
     kernel_launch_s: Seconds
-    embedding_access_bytes: Annotated[int, Field(gt=0, le=4096)] = 32
+    embedding_access_bytes: Annotated[int, _NUMBER, Field(gt=0, le=4096)] = 32
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -149,9 +161,9 @@ class HardwareProfile:
 class TableSpec:
     """One embedding table (repeated ``count`` times): rows and mean lookups per sample (pooling)."""
 
-    rows: Annotated[int, Field(gt=0, le=10**13)]
-    pooling: Annotated[float, Field(gt=0, le=100_000)] = 1.0
-    count: Annotated[int, Field(gt=0, le=100_000)] = 1
+    rows: Annotated[int, _NUMBER, Field(gt=0, le=10**13)]
+    pooling: Annotated[float, _NUMBER, Field(gt=0, le=100_000)] = 1.0
+    count: Annotated[int, _NUMBER, Field(gt=0, le=100_000)] = 1
     name: str | None = None
 
 
@@ -160,20 +172,20 @@ class InteractionSpec:
     """Feature interaction: ``dot`` (pairwise dots, lower triangle), ``cat`` or ``dcn`` cross layers."""
 
     kind: Literal["dot", "cat", "dcn"] = "dot"
-    cross_layers: Annotated[int, Field(ge=0, le=1000)] = 0
-    low_rank: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    cross_layers: Annotated[int, _NUMBER, Field(ge=0, le=1000)] = 0
+    low_rank: Annotated[int, _NUMBER, Field(ge=0, le=1_000_000)] = 0
 
 
 @dataclass(frozen=True, config=_CONFIG)
 class ModelSpec:
     """The DLRM architecture: dense input, bottom MLP, embedding tables, interaction and top MLP."""
 
-    dense_features: Annotated[int, Field(gt=0, le=1_000_000)]
-    bottom_mlp: tuple[Annotated[int, Field(gt=0, le=1_000_000)], ...]
-    embedding_dim: Annotated[int, Field(gt=0, le=65_536)]
+    dense_features: Annotated[int, _NUMBER, Field(gt=0, le=1_000_000)]
+    bottom_mlp: tuple[Annotated[int, _NUMBER, Field(gt=0, le=1_000_000)], ...]
+    embedding_dim: Annotated[int, _NUMBER, Field(gt=0, le=65_536)]
     tables: tuple[TableSpec, ...]
     interaction: InteractionSpec
-    top_mlp: tuple[Annotated[int, Field(gt=0, le=1_000_000)], ...]
+    top_mlp: tuple[Annotated[int, _NUMBER, Field(gt=0, le=1_000_000)], ...]
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -181,19 +193,19 @@ class AccessSpec:
     """Index distribution of lookups: uniform, or bounded Zipf with ``exponent`` (hot ids scattered)."""
 
     kind: Literal["uniform", "zipf"] = "uniform"
-    exponent: Annotated[float, Field(ge=0, le=10)] = 0.0
+    exponent: Annotated[float, _NUMBER, Field(ge=0, le=10)] = 0.0
 
 
 @dataclass(frozen=True, config=_CONFIG)
 class TrainingSpec:
     """How the model is trained: global batch, precision, optimizer, index distribution, data size."""
 
-    batch_size: Annotated[int, Field(gt=0, le=10**9)]
+    batch_size: Annotated[int, _NUMBER, Field(gt=0, le=10**9)]
     precision: Precision
     optimizer: Optimizer
     access: AccessSpec
-    samples: Annotated[float, Field(gt=0, le=1e16)]
-    epochs: Annotated[float, Field(gt=0, le=1e4)] = 1
+    samples: Annotated[float, _NUMBER, Field(gt=0, le=1e16)]
+    epochs: Annotated[float, _NUMBER, Field(gt=0, le=1e4)] = 1
     sparse_optimizer: Optimizer | None = None
     embedding_precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 

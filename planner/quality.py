@@ -509,7 +509,7 @@ def _inline_law(spec: Any, file: str | None) -> QualityLaw:
     if not isinstance(spec, dict):
         raise InputError("must be a mapping with form, x and the form's parameters", file=file, field=prefix)
     form = spec.get("form", "power_plus_const")
-    if form not in FORM_PARAMS:
+    if not isinstance(form, str) or form not in FORM_PARAMS:
         raise InputError(
             f"must be one of {', '.join(FORM_PARAMS)}, got {form!r}", file=file, field=f"{prefix}.form"
         )
@@ -604,7 +604,7 @@ def _fit_law(spec: dict[str, Any], base_dir: Path | None, file: str | None) -> Q
         raise InputError(f"missing (one of {', '.join(AXES)})", file=file, field="quality.x")
     x = _axis(spec["x"], "quality.x", file)
     form = spec.get("form", "power_plus_const")
-    if form not in FORM_PARAMS:
+    if not isinstance(form, str) or form not in FORM_PARAMS:
         raise InputError(
             f"must be one of {', '.join(FORM_PARAMS)}, got {form!r}", file=file, field="quality.form"
         )

@@ -17,9 +17,8 @@ def _path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif str(part).startswith(("function-", "literal[", "nullable[", "union[", "tagged-union[")):
-            continue
-        elif part == "[key]":
+        elif part == "[key]" or str(part).startswith(
+                ("function-", "literal[", "nullable[", "union[", "tagged-union[")):
             continue
         else:
             out += f".{part}" if out else str(part)
@@ -29,7 +28,7 @@ def _path(loc: tuple[Any, ...]) -> str:
 def _problem(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     value = err.get("input")
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         return "unknown key"
     if kind == "literal_error" and isinstance(value, str) and "[key]" in str(err.get("loc", ())):
         return f"unknown key {value!r} ({err.get('msg', '')})"

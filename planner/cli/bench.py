@@ -11,6 +11,7 @@ collective --out m.json``) every rank runs the collective cases on torchrun's gr
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -21,7 +22,7 @@ import typer
 
 from planner.cli.common import err_console
 from planner.errors import InputError
-from planner.io import atomic_write_text, load_json_file
+from planner.io import atomic_write_text, check_output_file, load_json_file
 
 app = typer.Typer(
     invoke_without_command=True,
@@ -67,6 +68,24 @@ def _parse_world_sizes(text: str | None) -> list[int] | None:
     if not sizes or sizes[0] < 2:
         raise InputError("world sizes must be at least 2", field="--world-sizes")
     return sizes
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _check_numbers(budget_s: float | None, threads: int | None) -> None:
+    """Refuse a non-finite budget or more threads than usable CPUs (before torch loads)."""
+    if budget_s is not None and not math.isfinite(budget_s):
+        raise InputError(f"must be a finite number of seconds, got {budget_s!r}", field="--budget-s")
+    cpus = _usable_cpus()
+    if threads is not None and threads > cpus:
+        # More threads than cores measures oversubscription, not the device (and huge counts crash torch).
+        raise InputError(f"must be at most the {cpus} CPUs this process may use, got {threads}",
+                         field="--threads")
 
 
 def _default_world_sizes(device: str, quick: bool) -> list[int]:
@@ -239,7 +258,7 @@ def bench(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="CPU threads for torch (default: all)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of inputs and indices."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of inputs and indices."),
     world_sizes: str | None = typer.Option(None, "--world-sizes", help="Collective world sizes, e.g. 2,4."),
 ) -> None:
     """Measure embedding, GEMM, interaction, memory, collective and whole-DLRM cases into --out."""
@@ -248,9 +267,11 @@ def bench(
     started = time.monotonic()
     if out is None:
         raise InputError("is required: the measurement JSON to write", field="--out")
+    check_output_file(out)
     dev = _parse_device(device)
     suites = _parse_suites(suite)
     sizes = _parse_world_sizes(world_sizes)
+    _check_numbers(budget_s, threads)
     try:
         import torch
     except ImportError:
@@ -377,6 +398,7 @@ def import_nccl_tests(
     from kernels.records import dumps, new_document, validate_document
     from planner.io import read_text
 
+    check_output_file(out)
     if kernel is not None and kernel not in ("all_reduce", "all_gather", "all_to_all", "reduce_scatter"):
         raise InputError(
             f"unknown collective {kernel!r} (expected all_reduce, all_gather, all_to_all or reduce_scatter)",

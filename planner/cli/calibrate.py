@@ -46,10 +46,11 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     from planner.cost.registry import FAMILIES, device_mismatch, resolved_parameters
     from planner.errors import InputError
     from planner.hardware import load_profile_mapping, profile_from_mapping, profile_yaml
-    from planner.io import atomic_write_text
+    from planner.io import atomic_write_text, check_output_file
 
     if folds < 2:
         raise InputError("must be at least 2", file="--folds")
+    check_output_file(out)
     date = today or _dt.date.today().isoformat()
     measurements = load_measurements([str(p) for p in paths])
     env = measurements.env

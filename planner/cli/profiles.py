@@ -149,8 +149,9 @@ def derive(
 ) -> None:
     """Write a hypothetical device derived from a profile, recording the base and exactly what changed."""
     from planner.hardware import derive_profile, profile_yaml
-    from planner.io import atomic_write_text
+    from planner.io import atomic_write_text, check_output_file
 
+    check_output_file(out)
     data = derive_profile(name, sets, new_name)
     atomic_write_text(out, profile_yaml(data))
     changes = data["derived_from"]["changes"]

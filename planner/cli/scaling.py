@@ -208,6 +208,9 @@ def study(
     json_out: bool = typer.Option(False, "--json", help="Print the fitted exponents as one JSON document."),
 ) -> None:
     """Run the built-in DLRM scaling study on this CPU (needs torch), write observations, fit the laws."""
+    from planner.io import check_output_file
+
+    check_output_file(out)  # before minutes of training, not after
     try:
         import torch  # noqa: F401
     except ImportError:

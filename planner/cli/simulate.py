@@ -14,6 +14,8 @@ against measured with the error in percent (``--json``: ``{predicted, measured, 
 
 from __future__ import annotations
 
+import math
+import os
 from typing import Any
 
 import typer
@@ -97,7 +99,7 @@ def register(app: typer.Typer) -> None:
         devices: int | None = typer.Option(None, "--devices", help=_DEVICES_HELP),
         sharding: str = typer.Option("auto", "--sharding", help="auto, table, row, column or data."),
         steps: int = typer.Option(20, "--steps", help="Simulated steps (the distribution is over them)."),
-        seed: int = typer.Option(0, "--seed", help="Seed of the per-kernel variability."),
+        seed: int = typer.Option(0, "--seed", min=0, help="Seed of the per-kernel variability."),
         batch_size: int | None = typer.Option(None, "--batch-size", help="Global batch (default: the "
                                               "workload's)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
@@ -125,9 +127,9 @@ def register(app: typer.Typer) -> None:
         hardware: str = typer.Option(..., "--hardware", help="Profile of this device (calibrated ideally)."),
         steps: int = typer.Option(20, "--steps", help="Timed real training steps."),
         warmup: int = typer.Option(5, "--warmup", help="Untimed steps first."),
-        seed: int = typer.Option(0, "--seed", help="Seed of model, batches and simulation."),
-        threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (default: as "
-                                           "many as the profile was calibrated with)."),
+        seed: int = typer.Option(0, "--seed", min=0, help="Seed of model, batches and simulation."),
+        threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: "
+                                           "as many as the profile was calibrated with)."),
         max_error_pct: float | None = typer.Option(None, "--max-error-pct",
                                                    help="Exit 1 when |error| exceeds this."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
@@ -139,6 +141,13 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"expected cpu, cuda or cuda:N, got {device!r}", field="--device")
         if steps < 1 or warmup < 0:
             raise InputError("--steps must be at least 1 and --warmup at least 0", field="--steps")
+        if max_error_pct is not None and not (math.isfinite(max_error_pct) and max_error_pct >= 0):
+            raise InputError(f"must be a finite percentage >= 0, got {max_error_pct!r}",
+                             field="--max-error-pct")
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if threads is not None and threads > cpus:
+            raise InputError(f"must be at most the {cpus} CPUs this process may use, got {threads}",
+                             field="--threads")
         w, p = _load(workload, hardware)
         want = ("cpu",) if device == "cpu" else ("gpu", "accelerator")
         if p.kind not in want:
