@@ -196,5 +196,6 @@ def test_quality_law_preset_inline_or_fit():
     assert preset.law.x == "flops" and "HSTU" in preset.law.source.upper()
     inline = parse(base())
     assert inline.law.params == {"alpha": 2.0, "beta": 0.25, "gamma": 0.7}
-    fitted = load_scenario(EXAMPLES / "next-year.yaml")
+    csv_path = EXAMPLES / "observations-synthetic.csv"
+    fitted = parse(base(quality={"fit": str(csv_path), "x": "samples", "bootstrap": 100}))
     assert fitted.law.has_interval and "observations-synthetic.csv" in fitted.law.source
