@@ -252,12 +252,6 @@ def test_binding_follows_the_simulated_bottleneck(tmp_path):
         assert o.binding == o.bottleneck  # no constraints: the binding is the step's bottleneck
 
 
-@pytest.mark.xfail(
-    reason="planner/sim/engine.py counts the 'input' phase, which holds the lengths/ids all-to-all "
-    "(planner/sim/processes.py), as compute, so a latency-bound input all-to-all at 1024 devices "
-    "reads as compute-bound",
-    strict=False,
-)
 def test_binding_is_communication_when_the_input_all_to_all_dominates(tmp_path):
     r = evaluate_scenario(_slow_network_scenario(tmp_path, [1024]), executor="serial", cache={})
     slow = next(o for o in r.options if o.hardware == "h100-slow-net")

@@ -543,7 +543,8 @@ def memory_per_device(result: Any) -> str:
 
 #: Plain names of the simulator's step phases and the group each belongs to, in step order.
 PHASE_NAMES: dict[str, tuple[str, str]] = {
-    "input": ("input: host copy and id all-to-all", "input"),
+    "input": ("input: host-to-device copy", "input"),
+    "input_a2a": ("id all-to-all (input distribution)", "communication"),
     "embedding_fwd": ("embedding lookup", "compute"),
     "a2a_fwd": ("embedding all-to-all, forward", "communication"),
     "bottom_mlp": ("bottom MLP", "compute"),

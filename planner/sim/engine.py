@@ -37,12 +37,12 @@ from planner.sim.resources import Barrier, new_queues
 MAX_DEVICES = 1_000_000
 MAX_STEPS = 100_000
 #: Phases reported in ``breakdown_s`` (always present, zero when unused), in step order.
-PHASES = ("input", "embedding_fwd", "a2a_fwd", "bottom_mlp", "interaction", "top_mlp", "backward_dense",
-          "allreduce_exposed", "a2a_bwd", "embedding_bwd_update", "optimizer", "load_imbalance",
-          "host_overhead_exposed")
+PHASES = ("input", "input_a2a", "embedding_fwd", "a2a_fwd", "bottom_mlp", "interaction", "top_mlp",
+          "backward_dense", "allreduce_exposed", "a2a_bwd", "embedding_bwd_update", "optimizer",
+          "load_imbalance", "host_overhead_exposed")
 _COMPUTE_PHASES = ("input", "embedding_fwd", "bottom_mlp", "interaction", "top_mlp", "backward_dense",
                    "embedding_bwd_update", "optimizer")
-_COMM_PHASES = ("a2a_fwd", "allreduce_exposed", "a2a_bwd", "load_imbalance")
+_COMM_PHASES = ("input_a2a", "a2a_fwd", "allreduce_exposed", "a2a_bwd", "load_imbalance")
 #: The row-wise plan is simulated only when a lower bound of its step (its reduce-scatter and all-gather
 #: alone, at half their estimate to allow for favourable draws) beats the greedy plan's simulated step.
 _ROW_BOUND_SHARE = 0.5

@@ -224,9 +224,9 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
         b.op(MemoryOp("h2d", 2.0 * local * fig.input_bytes_per_sample))
     if multi and sizes.ids > 0:
         # TorchRec's input distribution: an all-to-all of the per-bag lengths (int32), then of the ids.
-        b.begin("lengths_a2a", "input", "comm", ("h2d",), "lengths", "all_to_all")
+        b.begin("lengths_a2a", "input_a2a", "comm", ("h2d",), "lengths", "all_to_all")
         coll("all_to_all", local * len(plan.table_kinds) * 4.0)
-        b.begin("ids_a2a", "input", "comm", ("h2d",), "ids", "all_to_all")
+        b.begin("ids_a2a", "input_a2a", "comm", ("h2d",), "ids", "all_to_all")
         coll("all_to_all", sizes.ids)
     # ---- embedding forward on the local shards
     b.begin("emb_fwd", "embedding_fwd", waits=("ids_a2a",))
