@@ -212,7 +212,7 @@ def malformed(
     path = draw(st.sampled_from(leaf_paths))
     old = _get(data, path)
     if _number(old):
-        choices = [math.nan, math.inf, -math.inf, "abc", "12 GB", "", True, [1, 2], []]
+        choices = [math.nan, math.inf, -math.inf, "abc", "12 GB", "", True, [1, "x"], []]
         if not any(_matches(path, tuple(s)) for s in signed):
             choices += [-1, -1e9]
     elif isinstance(old, bool):

@@ -58,15 +58,21 @@ def test_corrupt_resume_file_is_one_line(cli, tmp_path):
     )
 
 
+#: A real, small selection: the GEMM, memory and interaction cases the ``tiny`` workload runs (13 cases,
+#: a few seconds on two cores), so the interruption tests measure real kernels without taking minutes.
+SMALL = ["--device", "cpu", "--suite", "gemm,memory,interaction", "--for", "tiny", "--quick"]
+
+
 def test_budget_then_resume_finishes_every_case(cli, tmp_path):
     out = tmp_path / "m.json"
-    args = ["bench", "--device", "cpu", "--suite", "memory,interaction", "--quick", "--out", out]
+    args = ["bench", "--device", "cpu", "--suite", "memory,interaction", "--for", "tiny", "--quick",
+            "--out", out]
     first = cli(*args, "--budget-s", "0")
     assert first.code == 0, first.err
     doc = json.loads(out.read_text())
     validate_document(doc)
     assert doc["progress"]["stopped"] == "budget" and not doc["progress"]["complete"]
-    assert len(doc["records"]) == 0
+    assert len(doc["records"]) == 0 and doc["progress"]["planned_cases"] > 0
     second = cli(*args, "--resume")
     assert second.code == 0, second.err
     doc = json.loads(out.read_text())
@@ -74,55 +80,77 @@ def test_budget_then_resume_finishes_every_case(cli, tmp_path):
     assert doc["progress"]["complete"] and len(doc["records"]) == doc["progress"]["planned_cases"]
     again = cli(*args, "--resume")
     assert again.code == 0
-    assert len(json.loads(out.read_text())["records"]) == len(doc["records"])  # nothing repeated
+    assert json.loads(out.read_text())["records"] == doc["records"]  # nothing repeated or re-measured
     assert {r["suite"] for r in doc["records"]} == {"memory", "interaction"}
     assert doc["env"]["device_kind"] == "cpu" and doc["env"]["torch"]
+    assert out.stat().st_mode & 0o044 == 0o044  # readable by others (0666 minus the umask, not 0600)
 
 
-def test_interrupted_run_resumes_to_the_same_record_count(cli, tmp_path):
-    out = tmp_path / "m.json"
-    suites = "gemm,memory"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "planner.cli.main",
-            "bench",
-            "--device",
-            "cpu",
-            "--suite",
-            suites,
-            "--quick",
-            "--out",
-            str(out),
-        ],
+def _start(out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "planner.cli.main", "bench", *SMALL, *extra, "--out", str(out)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
+
+
+def _records_once_there_are(out: Path, proc: subprocess.Popen, at_least: int) -> list[dict]:
+    """Poll the file the running bench writes until it holds ``at_least`` records (a valid file each time)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists():
+            doc = json.loads(out.read_text())  # atomic writes: every read is a whole, valid document
+            if len(doc["records"]) >= at_least:
+                return doc["records"]
+        time.sleep(0.02)
+    raise AssertionError(f"bench ended or stalled before {at_least} records: {proc.poll()}")
+
+
+def test_interrupted_and_killed_runs_resume_with_nothing_lost(cli, tmp_path):
+    """Ctrl-C, then a hard kill (SIGKILL, no clean-up at all), then --resume: every record measured before
+    each interruption is still there, unchanged (not re-measured), and the run ends with the same cases as
+    an uninterrupted run."""
+    out = tmp_path / "m.json"
+    proc = _start(out)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if out.exists() and len(json.loads(out.read_text())["records"]) >= 3:
-                break
-            time.sleep(0.05)
+        before_int = _records_once_there_are(out, proc, 3)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err and b"Traceback" not in err
     doc = json.loads(out.read_text())
     validate_document(doc)
     planned = doc["progress"]["planned_cases"]
-    if proc.returncode == 130:
-        assert doc["progress"]["stopped"] == "interrupted"
-        assert 3 <= len(doc["records"]) < planned
-        assert b"interrupted" in err and b"Traceback" not in err
-    resumed = cli("bench", "--device", "cpu", "--suite", suites, "--quick", "--resume", "--out", out)
+    assert doc["progress"]["stopped"] == "interrupted"
+    assert 3 <= len(doc["records"]) < planned
+    assert doc["records"][: len(before_int)] == before_int
+
+    proc = _start(out, "--resume")
+    try:
+        before_kill = _records_once_there_are(out, proc, len(doc["records"]) + 2)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    killed = json.loads(out.read_text())
+    validate_document(killed)
+    assert killed["records"][: len(doc["records"])] == doc["records"]
+    assert len(killed["records"]) >= len(before_kill) and len(killed["records"]) < planned
+
+    resumed = cli("bench", *SMALL, "--resume", "--out", out)
     assert resumed.code == 0, resumed.err
     final = json.loads(out.read_text())
     validate_document(final)
+    assert final["progress"]["complete"]
+    assert final["records"][: len(killed["records"])] == killed["records"]  # nothing lost or re-measured
     fresh = tmp_path / "fresh.json"
-    assert cli("bench", "--device", "cpu", "--suite", suites, "--quick", "--out", fresh).code == 0
-    assert len(final["records"]) == len(json.loads(fresh.read_text())["records"]) == planned
+    assert cli("bench", *SMALL, "--out", fresh).code == 0
+    uninterrupted = json.loads(fresh.read_text())["records"]
+    assert len(final["records"]) == len(uninterrupted) == planned
+    assert sorted(r["case_id"] for r in final["records"]) == sorted(r["case_id"] for r in uninterrupted)

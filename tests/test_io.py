@@ -1,0 +1,146 @@
+"""``planner.io``: atomic writes (permissions, failures leave the old file), output-path checks, and an audit
+that every writer in recplan goes through them."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from planner import io as pio
+from planner.errors import InputError
+from planner.io import atomic_write_bytes, atomic_write_text, check_output_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test and restore it afterwards."""
+    saved = os.umask(0o022)
+
+    def set_mask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_mask
+    os.umask(saved)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)])
+def test_new_files_get_the_usual_permissions_under_the_umask(tmp_path, umask, mask, expected):
+    umask(mask)
+    target = tmp_path / "out" / "f.json"
+    atomic_write_text(target, "{}\n")
+    assert target.read_text() == "{}\n"
+    assert _mode(target) == expected
+    assert _leftovers(target.parent) == []
+
+
+def test_the_umask_is_read_without_being_changed(umask):
+    umask(0o027)
+    assert pio._umask() == 0o027
+    assert os.umask(0o027) == 0o027  # still what the test set
+
+
+def test_replacing_a_file_keeps_its_permissions(tmp_path, umask):
+    target = tmp_path / "f.yaml"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    atomic_write_text(target, "new\n")
+    assert target.read_text() == "new\n" and _mode(target) == 0o600
+
+
+def test_a_folder_in_the_way_is_one_clear_error_and_nothing_is_left(tmp_path):
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    with pytest.raises(InputError) as exc:
+        atomic_write_bytes(folder, b"x")
+    assert exc.value.file == str(folder) and "folder" in exc.value.problem
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    target = tmp_path / "m.json"
+    target.write_text('{"records": [1, 2, 3]}\n')
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pio.os, "fsync", full_disk)
+    with pytest.raises(InputError) as exc:
+        atomic_write_text(target, '{"records": []}\n')
+    assert "No space left on device" in exc.value.problem and exc.value.file == str(target)
+    assert target.read_text() == '{"records": [1, 2, 3]}\n'
+    assert _leftovers(tmp_path) == []
+
+
+def test_an_interrupt_during_the_write_leaves_the_old_file_and_propagates(tmp_path, monkeypatch):
+    target = tmp_path / "m.json"
+    target.write_text("old\n")
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pio.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_text(target, "new\n")
+    assert target.read_text() == "old\n" and _leftovers(tmp_path) == []
+
+
+def test_check_output_file(tmp_path):
+    check_output_file(tmp_path / "new" / "deeper" / "f.json")  # missing folders are created on write
+    check_output_file(tmp_path / "f.json")
+    with pytest.raises(InputError, match="folder"):
+        check_output_file(tmp_path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="not a folder") as exc:
+        check_output_file(blocker / "f.json", "--out")
+    assert exc.value.field == "--out"
+
+
+# Calls that write a file other than through planner.io's atomic writers.
+_DIRECT_WRITES = re.compile(
+    r"\.write_text\(|\.write_bytes\(|\bopen\([^)]*['\"][wax]b?\+?['\"]|json\.dump\(|yaml\.(safe_)?dump\([^)]*,\s*\w+\)"
+    r"|\.savefig\(|np\.save|\.to_csv\(|shutil\.(copy|move)|os\.O_(WRONLY|RDWR|CREAT)"
+)
+
+
+def test_every_writer_goes_through_the_atomic_writers():
+    offenders = []
+    for package in ("planner", "calibration", "kernels", "benchmarks"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path == ROOT / "planner" / "io.py":
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                code = line.split("#", 1)[0]
+                if _DIRECT_WRITES.search(code):
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert offenders == [], "write these through planner.io.atomic_write_text/bytes:\n" + "\n".join(offenders)
+
+
+def test_command_outputs_are_world_readable(cli, tmp_path, umask):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "workload: tiny\nquality: {law: {form: power_plus_const, x: samples, alpha: 2.0, beta: 0.25, "
+        "gamma: 0.7}}\nsweep: {hardware: [h100-sxm-80gb], devices: [1]}\n"
+    )
+    derived = tmp_path / "derived.yaml"
+    assert cli("profiles", "derive", "h100-sxm-80gb", "--set", "device.hbm_bytes=x2", "--name", "h2",
+               "--out", derived).code == 0
+    assert cli("report", scenario, "--out", tmp_path / "rep", "--no-progress").code == 0
+    written = [derived, *sorted((tmp_path / "rep").iterdir())]
+    assert [p.name for p in written] == ["derived.yaml", "options.csv", "report.html", "report.json",
+                                         "report.md"]
+    assert {p.name: oct(_mode(p)) for p in written} == {p.name: oct(0o644) for p in written}
