@@ -32,6 +32,32 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def load_average() -> float | None:
+    """The host's one-minute load average (runnable processes), or None where the OS does not give it."""
+    try:
+        return round(float(os.getloadavg()[0]), 2)
+    except (OSError, AttributeError):
+        return None
+
+
+def busy_warning(env: dict[str, Any]) -> str | None:
+    """A warning when other work was running as a CPU measurement began, else None.
+
+    Multi-threaded CPU kernels synchronise their threads at every parallel region, so one thread that
+    another process keeps off its core stalls the rest: on a busy host such timings can be many times
+    too slow (seen here: a 2-thread sparse update 20x slower with the two cores shared). ``threads`` and
+    ``logical_cpus`` come from the same ``env``.
+    """
+    load, cpus = env.get("load_average"), env.get("logical_cpus")
+    if env.get("device_kind") != "cpu" or not isinstance(load, float) or not isinstance(cpus, int):
+        return None
+    threads = int(env.get("threads") or cpus)
+    if load + threads <= cpus + 0.5:
+        return None
+    return (f"the host was busy (load average {load:.1f} on {cpus} CPUs) as the measurement began: "
+            f"{threads}-thread CPU timings are unreliable while other work runs; measure on an idle machine")
+
+
 def last_level_cache_bytes() -> int | None:
     """Size of the largest cache level of CPU 0 in bytes (from sysfs), or None where it is not exposed."""
     base = "/sys/devices/system/cpu/cpu0/cache"
@@ -115,6 +141,7 @@ def collect_env(device: str, threads: int | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "logical_cpus": os.cpu_count(),
+        "load_average": load_average(),
     }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(torch.device(device))

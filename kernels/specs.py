@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ def _dedupe(cases: list[Case]) -> list[Case]:
 
 #: Seed of the space-filling extra cases of the quick suites (fixed: the same cases on every machine).
 QUICK_DESIGN_SEED = 20261201
+#: Largest table of the quick embedding design (bytes of fp32 rows).
+QUICK_MAX_TABLE_BYTES = 256 * MB
 
 
 # ------------------------------------------------------------------------------------------- embedding
@@ -137,17 +140,19 @@ def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
 def _embedding_design(count: int) -> list[Case]:
     """``count`` seeded configurations spread over the DLRM embedding space, each with one optimizer.
 
-    Axes drawn independently: rows log-uniform in 1e2..4e6, dim 8..128, pooling 1..50, batch 256..8192,
-    uniform or Zipf (0.8..1.2) ids, the three sparse optimizers in turn, one in five bf16. Hand-picked edge
-    cases alone leave the middle of the space thin, and a fit with a dozen parameters needs many cases for
-    its cross-validated error to mean something.
+    Axes drawn independently: rows log-uniform in 1e2..4e6 (at most 256 MB of table), dim 8..128,
+    pooling 1..50, batch 256..8192, uniform or Zipf (0.8..1.2) ids, the three sparse optimizers in turn,
+    one in five bf16. Hand-picked edge cases alone leave the middle of the space thin, and a fit with a
+    dozen parameters needs many cases for its cross-validated error to mean something.
     """
     rng = random.Random(QUICK_DESIGN_SEED)
     optimizers = ("sgd", "adagrad", "rowwise_adagrad")
     cases: list[Case] = []
     for i in range(count):
-        rows = int(round(10 ** rng.uniform(2.0, 6.6), -1))
         dim = rng.choice((8, 16, 32, 64, 128))
+        # at most 256 MB of fp32 table (the largest hand-picked case), so setting up a case stays quick
+        top = min(6.6, math.log10(QUICK_MAX_TABLE_BYTES / (4 * dim)))
+        rows = int(round(10 ** rng.uniform(2.0, top), -1))
         pooling = rng.choice((1, 2, 4, 8, 20, 50))
         batch = rng.choice((256, 512, 1024, 2048, 4096, 8192))
         zipf = rng.random() < 0.4

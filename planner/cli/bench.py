@@ -287,7 +287,7 @@ def bench(
     thread_count = torch.get_num_threads()
 
     from kernels.device import BenchContext
-    from kernels.env import collect_env
+    from kernels.env import busy_warning, collect_env
     from kernels.records import new_document
     from kernels.runner import CollectiveSetup, Hooks, run_cases
     from kernels.timing import FULL_POLICY, QUICK_POLICY
@@ -329,6 +329,9 @@ def bench(
     doc = _load_resume(out, kind) if resume and rank == 0 else None
     if doc is None:
         doc = new_document(collect_env(dev, thread_count), args)
+        busy = busy_warning(doc["env"])
+        if busy:
+            err_console.print(f"warning: {busy}")
     else:
         doc["args"] = {**args, "resumed_with_records": len(doc["records"])}
 
