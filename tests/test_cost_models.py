@@ -203,3 +203,22 @@ def test_validate_calibration_requires_a_mapping():
 ])
 def test_device_matching_rule(profile, kind, device, memory, ok):
     assert (device_mismatch(load_profile(profile), kind, device, memory) is None) is ok
+
+
+def test_gpu_small_gemm_outputs_get_small_tiles_and_more_per_unit():
+    from planner.cost.params import device_figures, gemm_tiling
+
+    gpu = device_figures(load_profile("h100-sxm-80gb"))
+    assert gemm_tiling(gpu, 8192, 1024) == (128, 128, 1)
+    assert gemm_tiling(gpu, 27, 27) == (32, 32, 16)  # 16 tiles of 32 x 32 cover one 128 x 128 tile's area
+    assert gemm_tiling(gpu, 4096, 1) == (128, 16, 8)
+    cpu = device_figures(load_profile("cpu-generic"))
+    assert gemm_tiling(cpu, 27, 27) == (*cpu.tile, 1)
+
+
+def test_dot_interaction_on_a_gpu_is_bound_by_memory_not_by_padded_tiles():
+    model = build_cost_model(load_profile("h100-sxm-80gb"))
+    est = model.predict(InteractionOp(8192, 27, 128, "bf16", "forward"))
+    # 8192 products of 27 x 27 over 128: 1.5 GFLOP but 123 MB of traffic: memory bound on an H100
+    assert est.parts["compute_s"] < est.parts["memory_s"]
+    assert est.time_s < 200e-6

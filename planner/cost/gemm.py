@@ -2,9 +2,11 @@
 
 Following NeuSight (perf_models.md 3), the output is cut into ``tile`` blocks, one per compute unit at a
 time; the device runs ``waves = ceil(tiles / units)`` waves, each as long as one full tile, so small or
-oddly shaped GEMMs pay for the idle part of the last wave and for padded tiles. A short inner dimension
-``k`` lowers the efficiency further (``k / (k + k_half)``: prologue and epilogue of each tile are not
-amortised), which is what makes tall-skinny DLRM layers reach only 0.3-0.5 of peak (hardware.md 4.1).
+oddly shaped GEMMs pay for the idle part of the last wave and for padded tiles. On GPUs a small output
+gets a smaller tile with several resident per unit (:func:`planner.cost.params.gemm_tiling`). A short
+inner dimension ``k`` lowers the efficiency further (``k / (k + k_half)``: prologue and epilogue of each
+tile are not amortised), which is what makes tall-skinny DLRM layers reach only 0.3-0.5 of peak
+(hardware.md 4.1).
 Memory traffic bounds the time from below (roofline)::
 
     compute_s = 2 * waves * units * tile_m * tile_n * k / (peak[dtype] * peak_fraction * k / (k + k_half))
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec, ceil_div, launch_basis
+from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec, ceil_div, gemm_tiling, launch_basis
 from planner.model import EfficiencySpec
 
 FAMILY = "gemm"
@@ -55,8 +57,8 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     """Time of one GEMM C[m,n] = A[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``."""
     if m <= 0 or n <= 0 or k <= 0:
         return p["fixed_s"], 0.0, 0.0
-    tile_m, tile_n = fig.tile
-    units = fig.compute_units
+    tile_m, tile_n, resident = gemm_tiling(fig, m, n)
+    units = fig.compute_units * resident
     tiles = ceil_div(m, tile_m) * ceil_div(n, tile_n)
     waves = ceil_div(tiles, units)
     frac = p.get(f"peak_fraction_{precision}", p.get("peak_fraction_fp32", 0.5))

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from planner.cost.gemm import DTYPES, gemm_time_s
-from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec, ceil_div, launch_basis
+from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec, ceil_div, gemm_tiling, launch_basis
 from planner.model import EfficiencySpec
 
 FAMILY = "interaction"
@@ -80,8 +80,8 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
                        batch: float, m: float, n: float, k: float, precision: str,
                        bandwidth: float) -> tuple[float, float, float]:
     """Time of ``batch`` GEMMs of m x n over k in seconds, as ``(total, compute_s, memory_s)``."""
-    tile_m, tile_n = fig.tile
-    units = fig.compute_units
+    tile_m, tile_n, resident = gemm_tiling(fig, m, n)
+    units = fig.compute_units * resident
     tiles = batch * ceil_div(m, tile_m) * ceil_div(n, tile_n)
     waves = ceil_div(tiles, units)
     frac = gemm_p.get(f"peak_fraction_{precision}", gemm_p.get("peak_fraction_fp32", 0.5))

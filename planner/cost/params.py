@@ -74,6 +74,34 @@ class DeviceFigures:
 #: the order of an AVX-512 SGEMM register block (rows x 16 fp32 lanes; assumed: quantisation is small there).
 GPU_TILE = (128, 128)
 CPU_TILE = (8, 16)
+#: Smallest GPU output tile a library picks for a small GEMM (a 16 x 16 warp-level tensor-core tile), and
+#: the most such tiles one compute unit keeps resident at once (H100 and A100 run up to 32 thread blocks
+#: per SM; 16 assumed, as register and shared-memory limits usually bind first).
+GPU_MIN_TILE = 16
+GPU_MAX_TILES_PER_UNIT = 16
+
+
+def _pow2_at_least(value: float) -> int:
+    out = 1
+    while out < value:
+        out *= 2
+    return out
+
+
+def gemm_tiling(fig: DeviceFigures, m: float, n: float) -> tuple[int, int, int]:
+    """Output tile ``(tile_m, tile_n)`` and tiles resident per compute unit for an m x n GEMM output.
+
+    CPUs use their fixed register tile, one per core. GPU libraries shrink the tile to a small output
+    (powers of two from 16 up to the large-GEMM tile) and run several small tiles per SM at once, so the
+    area computed per unit per wave stays that of one large tile; only the quantisation gets finer.
+    """
+    if fig.kind == "cpu":
+        return fig.tile[0], fig.tile[1], 1
+    big_m, big_n = fig.tile
+    tile_m = min(big_m, max(GPU_MIN_TILE, _pow2_at_least(m)))
+    tile_n = min(big_n, max(GPU_MIN_TILE, _pow2_at_least(n)))
+    resident = max(1, min(GPU_MAX_TILES_PER_UNIT, (big_m * big_n) // (tile_m * tile_n)))
+    return tile_m, tile_n, resident
 
 
 def device_figures(profile: Any) -> DeviceFigures:
