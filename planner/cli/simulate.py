@@ -161,13 +161,21 @@ def register(app: typer.Typer) -> None:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise InputError("no CUDA device is available here", field="--device")
         from planner.cli.common import err_console
-        from planner.sim.validation import validate_workload
+        from planner.sim.validation import calibrated_threads, validate_workload
 
         if not p.calibration:
             kind = device.split(":")[0]
             err_console.print(f"note: profile {p.name} is not calibrated; for a fair comparison run "
                               f"`recplan bench --device {kind} --quick` and `recplan calibrate` on this "
                               "machine and validate against the profile it writes")
+        if device == "cpu":
+            from kernels.env import busy_warning, load_average
+
+            env = {"device_kind": "cpu", "load_average": load_average(), "logical_cpus": os.cpu_count(),
+                   "threads": threads or calibrated_threads(p) or os.cpu_count()}
+            busy = busy_warning(env)
+            if busy:
+                err_console.print(f"warning: {busy}")
         report = validate_workload(w, p, device, steps=steps, warmup=warmup, seed=seed, threads=threads)
         if json_out:
             from planner.cli.common import emit_json
