@@ -123,6 +123,10 @@ class AnalyticCostModel:
         """Host-side time to launch one op (framework dispatch + driver), in seconds."""
         return self._host_s
 
+    def backward_start_s(self) -> float:
+        """Host-side time to start one backward pass (autograd engine set-up), in seconds."""
+        return float(self.params["overhead"].get("backward_start_s", 0.0))
+
     def predict(self, op: Op) -> Estimate:
         """Estimated device time of ``op`` in seconds, with spread, launches, family and parts."""
         hit = self._cache.get(op)

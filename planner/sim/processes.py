@@ -104,6 +104,12 @@ class _Builder:
             self.launches += est.launches
             item.launches += est.launches
 
+    def host_before_first(self, seconds: float) -> None:
+        """Add ``seconds`` of host time before the first op of the open item (a once-per-step cost)."""
+        item = self._open
+        if item is not None and item.host_s:
+            item.host_s[0] += seconds
+
     def extend(self, items: list[Item]) -> None:
         """Append ready-made items (shared sections), renumbering their op offsets."""
         self.end()
@@ -345,11 +351,14 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
             b.begin(key, "allreduce_exposed", "comm", (after,), key, "all_reduce")
             b.op(CollectiveOp("all_reduce", float(nbytes), devices, per_node))
 
+    start_s = float(getattr(cost, "backward_start_s", lambda: 0.0)())
     for i in range(len(top) - 1, -1, -1):
         fi, fo = top[i]
         name = f"top_bwd_{i}"
         b.begin(name, "backward_dense")
         _linear_backward(b, local, fi, fo, precision, act, i < len(top) - 1, autocast, True)
+        if i == len(top) - 1:
+            b.host_before_first(start_s)  # the host starts the backward pass before its first launch
         grads_ready(name, 4.0 * (fi * fo + fo))
         flush_buckets()
     b.begin("inter_bwd", "backward_dense")
