@@ -19,7 +19,6 @@ not used).
 from __future__ import annotations
 
 import os
-import platform
 from typing import Any
 
 from kernels.indices import sample_indices
@@ -251,14 +250,9 @@ def device_name(device: str) -> str:
         import torch
 
         return str(torch.cuda.get_device_name(torch.device(device)))
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
+    from kernels.env import cpu_model
+
+    return cpu_model()
 
 
 def state_bytes(model: Any, optimizers: list[Any]) -> int:

@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
-from planner.cost.params import DeviceFigures, ParamSpec
+from planner.cost.params import DeviceFigures, ParamSpec, page_fault_spec
 from planner.model import EfficiencySpec
 
 FAMILY = "collective"
@@ -81,10 +81,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "latency_alltoall_s", float(efficiency.collective_latency_intra_s),
             "efficiency.collective_latency_intra_s (one latency per collective; fitted per kind)",
             1e-8, 1.0, "s"),
-        "page_fault_s": ParamSpec(
-            "page_fault_s", 1e-6,
-            "Linux minor page fault on first touch of freshly mapped memory, zeroing a 4 KiB page included: "
-            "about 1 us (assumed order of magnitude; CPU only)", 1e-9, 1e-3, "s per 4 KiB page"),
+        "page_fault_s": page_fault_spec(),
         "latency_inter_s": ParamSpec(
             "latency_inter_s", float(efficiency.collective_latency_inter_s),
             "efficiency.collective_latency_inter_s (calculon 20 us network, [S80])", 1e-8, 1.0, "s"),

@@ -45,7 +45,14 @@ import math
 from collections.abc import Mapping
 from functools import lru_cache
 
-from planner.cost.params import DeviceFigures, ParamSpec, ceil_div, launch_basis
+from planner.cost.params import (
+    DeviceFigures,
+    ParamSpec,
+    ceil_div,
+    launch_basis,
+    memory_system_specs,
+    page_fault_spec,
+)
 from planner.model import EfficiencySpec
 
 FAMILY = "embedding"
@@ -95,17 +102,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     """The embedding parameters with their datasheet defaults."""
     launch = float(efficiency.kernel_launch_s)
     return {
-        "bandwidth_fraction": ParamSpec(
-            "bandwidth_fraction", float(efficiency.hbm_fraction),
-            "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)", 1e-5, 1.5,
-            "fraction of device.hbm_bandwidth_bytes_per_s"),
-        "cache_bandwidth_ratio": ParamSpec(
-            "cache_bandwidth_ratio", 2271.0 / 1391.0,
-            "Lin et al. A100: peak L2 2271 GB/s over max measured DRAM 1391 GB/s (perf_models.md 1)",
-            0.5, 100.0, "x memory bandwidth"),
-        "cache_fraction": ParamSpec(
-            "cache_fraction", 0.9, "Lin et al.: 0.9 x L2 bytes hold embedding rows (perf_models.md 1)",
-            1e-3, 4.0, "fraction of device.l2_bytes"),
+        **memory_system_specs(efficiency),
         "miss_overhead_bytes": ParamSpec(
             "miss_overhead_bytes", float(efficiency.embedding_access_bytes),
             "one extra access unit (efficiency.embedding_access_bytes) per missed row: a random row pays "
@@ -142,10 +139,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "(key, position) pair per merge level, i.e. 2 x 8 B per key per log2 level (assumed; radix sorts "
             "on GPUs make fewer passes, which the fit absorbs)",
             1e-3, 1e4, "bytes-equivalent per key per log2(keys) level"),
-        "page_fault_s": ParamSpec(
-            "page_fault_s", 1e-6,
-            "Linux minor page fault on first touch of freshly mapped memory, zeroing a 4 KiB page included: "
-            "about 1 us (assumed order of magnitude; CPU only)", 1e-9, 1e-3, "s per 4 KiB page"),
+        "page_fault_s": page_fault_spec(),
         "translation_entries": ParamSpec(
             "translation_entries", 2048.0,
             "second-level TLB entries of a current x86 core (2048 on Intel Golden Cove, 3072 on AMD Zen 4; "

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
-from planner.cost.params import DeviceFigures, ParamSpec, launch_basis
+from planner.cost.params import DeviceFigures, ParamSpec, launch_basis, memory_system_specs, page_fault_spec
 from planner.model import EfficiencySpec
 
 FAMILY = "memory"
@@ -44,17 +44,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     """The memory-bound parameters with their datasheet defaults."""
     launch = float(efficiency.kernel_launch_s)
     return {
-        "bandwidth_fraction": ParamSpec(
-            "bandwidth_fraction", float(efficiency.hbm_fraction),
-            "efficiency.hbm_fraction (STREAM copy fraction, hardware.md 4.2)", 1e-5, 1.5,
-            "fraction of device.hbm_bandwidth_bytes_per_s"),
-        "cache_bandwidth_ratio": ParamSpec(
-            "cache_bandwidth_ratio", 2271.0 / 1391.0,
-            "Lin et al. A100: peak L2 2271 GB/s over max measured DRAM 1391 GB/s (perf_models.md 1)",
-            0.5, 100.0, "x memory bandwidth"),
-        "cache_fraction": ParamSpec(
-            "cache_fraction", 0.9, "Lin et al.: 0.9 x L2 bytes usable (perf_models.md 1)", 1e-3, 4.0,
-            "fraction of device.l2_bytes"),
+        **memory_system_specs(efficiency),
         "host_link_fraction": ParamSpec(
             "host_link_fraction", float(efficiency.host_link_fraction),
             "efficiency.host_link_fraction (H2D/D2H fraction of the per-direction link, hardware.md 4.3)",
@@ -70,10 +60,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "0.75 x efficiency.kernel_launch_s per element-wise op of the step, so that an Adagrad step "
             "(4 ops) defaults to OPTIMIZER_LAUNCHES x kernel_launch_s as before (fitted)",
             1e-8, 1e-2, "s per element-wise op of an optimizer step"),
-        "page_fault_s": ParamSpec(
-            "page_fault_s", 1e-6,
-            "Linux minor page fault on first touch of freshly mapped memory, zeroing a 4 KiB page included: "
-            "about 1 us (assumed order of magnitude; CPU only)", 1e-9, 1e-3, "s per 4 KiB page"),
+        "page_fault_s": page_fault_spec(),
     }
 
 

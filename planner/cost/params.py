@@ -131,3 +131,32 @@ def launch_basis() -> str:
     """The basis of every family's default per-launch fixed cost (see ``fixed_s`` parameters)."""
     return ("efficiency.kernel_launch_s of the profile: a launch-bound op takes about one launch latency "
             "(Lin et al., arXiv 2201.07821: 10 us launch, 5 us GPU kernel overhead; perf_models.md 1)")
+
+
+def memory_system_specs(efficiency: Any) -> dict[str, ParamSpec]:
+    """The memory-system parameters several families share (the memory family fits them first).
+
+    ``bandwidth_fraction`` of the datasheet memory bandwidth, ``cache_bandwidth_ratio`` of the last-level
+    cache over memory, and the ``cache_fraction`` of the cache that holds the working set.
+    """
+    return {
+        "bandwidth_fraction": ParamSpec(
+            "bandwidth_fraction", float(efficiency.hbm_fraction),
+            "efficiency.hbm_fraction (STREAM copy fraction, hardware.md 4.2)", 1e-5, 1.5,
+            "fraction of device.hbm_bandwidth_bytes_per_s"),
+        "cache_bandwidth_ratio": ParamSpec(
+            "cache_bandwidth_ratio", 2271.0 / 1391.0,
+            "Lin et al. A100: peak L2 2271 GB/s over max measured DRAM 1391 GB/s (perf_models.md 1)",
+            0.5, 100.0, "x memory bandwidth"),
+        "cache_fraction": ParamSpec(
+            "cache_fraction", 0.9, "Lin et al.: 0.9 x L2 bytes usable (perf_models.md 1)", 1e-3, 4.0,
+            "fraction of device.l2_bytes"),
+    }
+
+
+def page_fault_spec() -> ParamSpec:
+    """The first-touch page-fault cost of freshly mapped host memory (CPU families)."""
+    return ParamSpec(
+        "page_fault_s", 1e-6,
+        "Linux minor page fault on first touch of freshly mapped memory, zeroing a 4 KiB page included: "
+        "about 1 us (assumed order of magnitude; CPU only)", 1e-9, 1e-3, "s per 4 KiB page")
