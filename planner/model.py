@@ -32,13 +32,18 @@ FigureStatus = Literal["datasheet", "derived", "unverified", "assumed", "measure
 
 PositiveFloat = Annotated[float, _NUMBER, Field(gt=0)]
 NonNegativeFloat = Annotated[float, _NUMBER, Field(ge=0)]
-Fraction = Annotated[float, _NUMBER, Field(gt=0, le=1.5)]
+# Efficiencies: at least one part in a million of the peak (calibrated CPU collectives reach 0.2%); a
+# smaller figure is a typo and would make every time it divides overflow to infinity.
+Fraction = Annotated[float, _NUMBER, Field(ge=1e-6, le=1.5)]
 PositiveInt = Annotated[int, _NUMBER, Field(gt=0)]
-# Upper bounds reject absurd sizes (a typo of ten extra zeros) while leaving room for future systems.
+# Bounds reject absurd figures (a typo of ten extra zeros, or a rate so small that a training run's time
+# overflows to infinity) while leaving room for past and future systems: rates of at least 1 kB/s and
+# 1 MFLOP/s (below any computer recplan could plan for), so that times, costs and energies stay finite
+# even for the largest workload the schema admits.
 Bytes = Annotated[float, _NUMBER, Field(gt=0, le=1e18)]
-BytesPerSecond = Annotated[float, _NUMBER, Field(gt=0, le=1e16)]
+BytesPerSecond = Annotated[float, _NUMBER, Field(ge=1e3, le=1e16)]
 Seconds = Annotated[float, _NUMBER, Field(ge=0, le=10.0)]
-FlopsPerSecond = Annotated[float, _NUMBER, Field(gt=0, le=1e19)]
+FlopsPerSecond = Annotated[float, _NUMBER, Field(ge=1e6, le=1e19)]
 
 
 # --------------------------------------------------------------------------------------------- hardware

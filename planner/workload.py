@@ -27,6 +27,9 @@ from planner.validation import build, check_keys, require_mapping
 _PRESET_PACKAGE = "planner.presets.workloads"
 _TOP_KEYS = {"name", "description", "source", "model", "training"}
 _MODEL_KEYS = {"dense_features", "bottom_mlp", "embedding_dim", "tables", "interaction", "top_mlp"}
+#: Embedding tables in all (the sum of ``count``): published DLRMs have tens to about a thousand sparse
+#: features; far more is a typo, and the planner's per-table work would take minutes at a million devices.
+MAX_TABLES = 10_000
 
 
 def preset_names() -> list[str]:
@@ -103,6 +106,10 @@ def workload_from_mapping(data: Any, file: str | None = None) -> Workload:
 def _check_consistency(w: Workload, file: str | None) -> None:
     m = w.model
     inter = m.interaction
+    tables = sum(t.count for t in m.tables)
+    if tables > MAX_TABLES:
+        raise InputError(f"{tables:,} embedding tables in all (the sum of count); at most {MAX_TABLES:,}",
+                         file=file, field="model.tables")
     if inter.kind == "dot" and m.bottom_mlp[-1] != m.embedding_dim:
         raise InputError(
             f"the last bottom MLP width ({m.bottom_mlp[-1]}) must equal embedding_dim ({m.embedding_dim}) "
@@ -110,7 +117,8 @@ def _check_consistency(w: Workload, file: str | None) -> None:
             file=file, field="model.bottom_mlp",
         )
     if inter.kind == "dcn" and inter.cross_layers < 1:
-        raise InputError("dcn needs at least one cross layer", file=file, field="model.interaction.cross_layers")
+        raise InputError("dcn needs at least one cross layer", file=file,
+                         field="model.interaction.cross_layers")
     if inter.kind != "dcn" and (inter.cross_layers or inter.low_rank):
         raise InputError("cross_layers and low_rank apply to dcn only", file=file, field="model.interaction")
     if m.top_mlp[-1] != 1:
@@ -194,7 +202,8 @@ def derive(w: Workload) -> DerivedFigures:
     inter_width = interaction_output_width(w)
     if m.interaction.kind == "dcn":
         r = m.interaction.low_rank or inter_width
-        per_layer = (2 * inter_width * r + inter_width) if m.interaction.low_rank else (inter_width**2 + inter_width)
+        per_layer = ((2 * inter_width * r + inter_width) if m.interaction.low_rank
+                     else (inter_width**2 + inter_width))
         interaction_params = m.interaction.cross_layers * per_layer
         # Each cross layer: x0 * (V(U x) + b) + x; matmuls dominate.
         interaction_macs = m.interaction.cross_layers * (
@@ -236,7 +245,7 @@ def derive(w: Workload) -> DerivedFigures:
         flops_per_sample_forward=forward_flops,
         flops_per_sample=3.0 * forward_flops,
         embedding_bytes_read_per_sample=float(emb_read),
-        # forward gathers + backward sparse-gradient writes of the same rows, plus activations read and written
+        # forward gathers + backward sparse-gradient writes of the same rows, plus activations read, written
         bytes_per_sample=float(2 * emb_read + 2 * activation_bytes),
     )
 
