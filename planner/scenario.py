@@ -63,6 +63,9 @@ SHARDINGS = ("auto", "table", "row", "column", "data")
 MAX_OPTIONS = 1_000_000
 MAX_DEVICES = 1_000_000
 MAX_MODEL_SCALE = 1e4
+#: The profile schema's bounds (planner.model PriceSpec, DeviceSpec), so an override cannot overflow a cost.
+MAX_PRICE_USD_PER_DEVICE_HOUR = 1e5
+MAX_POWER_W = 1e5
 
 _TOP_KEYS = {
     "name",
@@ -335,12 +338,13 @@ def _per_name(
     *,
     allow_scalar: bool,
     minimum: float | None = None,
+    maximum: float | None = None,
 ) -> dict[str, float] | float | None:
     """A per-hardware override mapping (keys: profile names or sweep entries), or one number for all."""
     if value is None:
         return None
     if allow_scalar and not isinstance(value, dict):
-        return _number(value, file, field, minimum=minimum)
+        return _number(value, file, field, minimum=minimum, maximum=maximum)
     mapping = require_mapping(value, file=file, field=field)
     known = {n for pair in entries for n in pair}
     out: dict[str, float] = {}
@@ -348,7 +352,7 @@ def _per_name(
         if key not in known:
             names = ", ".join(sorted({name for name, _ in entries}))
             raise _fail(f"{key!r} is not in sweep.hardware ({names})", file, f"{field}.{key}")
-        out[key] = _number(v, file, f"{field}.{key}", positive=False)
+        out[key] = _number(v, file, f"{field}.{key}", positive=False, maximum=maximum)
     return out
 
 
@@ -457,8 +461,10 @@ def scenario_from_mapping(
         "overrides.price_usd_per_device_hour",
         entries,
         allow_scalar=False,
+        maximum=MAX_PRICE_USD_PER_DEVICE_HOUR,
     )
-    powers = _per_name(overrides.get("power_w"), file, "overrides.power_w", entries, allow_scalar=True)
+    powers = _per_name(overrides.get("power_w"), file, "overrides.power_w", entries, allow_scalar=True,
+                       maximum=MAX_POWER_W)
     scenario_src = f"scenario {file}"
     choices = []
     for i, (profile, origin, entry) in enumerate(loaded):

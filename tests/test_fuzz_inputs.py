@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import os
 import signal
 from importlib import resources
@@ -184,6 +185,24 @@ def _clean(code: int, err: str) -> None:
         assert len(lines) == 1 and lines[0].startswith("recplan: error: "), err
 
 
+_OPTION_FIGURES = ("step_time_s", "samples_per_s", "time_to_train_s", "cost_usd", "energy_kwh",
+                   "peak_memory_bytes", "ne", "ne_lo80", "ne_hi80")
+_SIMULATE_FIGURES = ("step_time_s", "step_time_p99_s", "samples_per_s", "peak_memory_bytes")
+
+
+def _finite_answer(code: int, out: str, figures: tuple[str, ...], many: str | None = None) -> None:
+    """An answer (exit 0 or 1 with a JSON document) has every figure a finite number: no NaN or infinity
+    hidden as null, none printed."""
+    if code not in (0, 1) or not out.strip():
+        return
+    assert "NaN" not in out and "Infinity" not in out
+    doc = json.loads(out)
+    for item in doc[many] if many else [doc]:
+        for key in figures:
+            value = item[key]
+            assert isinstance(value, (int, float)) and math.isfinite(value), (key, value)
+
+
 def _one_line_error(code: int, out: str, err: str, *needles: str) -> str:
     """Malformed: exit 2, nothing on stdout, exactly one stderr line containing every one of ``needles``."""
     assert "Traceback" not in err, err
@@ -306,7 +325,9 @@ def test_fuzz_workload_files_through_cli(fuzz_dir, capsys, text):
 @given(st.one_of(broken_text(_PROFILE_TEXT), mutated(_PROFILE).map(dump_yaml)))
 def test_fuzz_profile_files_through_simulate(fuzz_dir, capsys, text):
     path = _case_file(fuzz_dir, "p2.yaml", text)
-    _clean(*_cli(["simulate", "tiny", "--hardware", path, "--steps", "2", "--json"], capsys)[::2])
+    code, out, err = _cli(["simulate", "tiny", "--hardware", path, "--steps", "2", "--json"], capsys)
+    _clean(code, err)
+    _finite_answer(code, out, _SIMULATE_FIGURES)
 
 
 @_settings(30)
@@ -314,7 +335,9 @@ def test_fuzz_profile_files_through_simulate(fuzz_dir, capsys, text):
                  mutated(_SCENARIO_FIT).map(dump_yaml)))
 def test_fuzz_scenario_files_through_whatif(fuzz_dir, capsys, text):
     path = _case_file(fuzz_dir, "s2.yaml", text)
-    _clean(*_cli(["whatif", path, "--json", "--no-progress"], capsys)[::2])
+    code, out, err = _cli(["whatif", path, "--json", "--no-progress"], capsys)
+    _clean(code, err)
+    _finite_answer(code, out, _OPTION_FIGURES, many="options")
 
 
 _OBS_TEXT = "\n".join(",".join(r) for r in [_OBS_HEADER, *_OBS_ROWS]) + "\n"
