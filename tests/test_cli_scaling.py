@@ -130,7 +130,7 @@ def test_presets_json_and_table(cli):
 
 
 def test_fit_on_recorded_full_study(cli):
-    """The recorded full study (`recplan scaling study`, 96 runs, seed 0): NE falls with data."""
+    """The recorded full study (`recplan scaling study`, 116 runs, seed 0): NE falls with data."""
     from pathlib import Path
 
     data = Path(__file__).parent / "data" / "observations_study_full.csv"

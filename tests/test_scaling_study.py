@@ -86,3 +86,69 @@ def test_cli_study_writes_observations(cli, tmp_path, monkeypatch):
     assert out.exists() and "Study fits" in r.out
     fit = cli("scaling", "fit", out, "--x", "samples", "--component", "data", "--bootstrap", "20", "--json")
     assert fit.code in (0, 1)  # four tiny runs may not pin down a floor; the input itself is valid
+
+
+def test_plans_sweep_data_and_every_component():
+    quick, full = st.study_plan(True), st.study_plan(False)
+    assert np.log10(max(quick.data_sizes) / min(quick.data_sizes)) > 1.5
+    assert np.log10(max(full.data_sizes) / min(full.data_sizes)) > 3.0
+    assert set(quick.components) == {"embedding_rows", "embedding_dim", "mlp_width", "mlp_depth"}
+    assert set(full.components) == {"embedding_rows", "embedding_dim", "bottom_mlp_width", "top_mlp_width",
+                                    "bottom_mlp_depth", "top_mlp_depth", "model_scale"}
+    base = full.base_model
+    for comp, models in full.components.items():
+        assert len(models) >= 4, comp
+        changed = {f for m in models for f in vars(m) if getattr(m, f) != getattr(base, f)}
+        expect = {"embedding_rows": {"hash_size"}, "embedding_dim": {"embedding_dim"},
+                  "bottom_mlp_width": {"bottom_width"}, "top_mlp_width": {"top_width"},
+                  "bottom_mlp_depth": {"bottom_depth"}, "top_mlp_depth": {"top_depth"}}.get(comp)
+        if expect is not None:
+            assert changed == expect, comp  # one component at a time
+
+
+def test_recorded_full_study_is_the_current_full_plan():
+    """tests/data/observations_study_full.csv is `recplan scaling study --out` (seed 0) of this code: same
+    runs as the full plan, same teacher (its Bayes-optimal NE is recomputed here)."""
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "observations_study_full.csv"
+    rows = list(csv.DictReader(path.open()))
+    assert tuple(rows[0]) == st.CSV_COLUMNS
+    plan = st.study_plan(False)
+    fields = ("hash_size", "embedding_dim", "bottom_width", "bottom_depth", "top_width", "top_depth")
+    planned = []
+    for s in plan.seeds:
+        planned += [("data", n, plan.base_model, s) for n in plan.data_sizes]
+        for comp, models in plan.components.items():
+            planned += [(comp, plan.param_samples, m, s) for m in models]
+    recorded = [(r["component"], int(r["samples"]), st.ModelConfig(**{f: int(r[f]) for f in fields}),
+                 int(r["seed"])) for r in rows]
+    assert recorded == planned
+    teacher = st.make_teacher(plan.teacher, 0)
+    bayes = st.bayes_ne(st.sample_clicks(teacher, plan.test_samples, 12))
+    assert all(float(r["bayes_ne"]) == pytest.approx(bayes, rel=1e-9) for r in rows)
+
+
+def test_refused_series_reports_no_gain():
+    # NE rising with depth (as one-pass training of deeper MLPs does): the power law cannot fit; no gain.
+    rows = [{"run": f"d{k}", "component": "mlp_depth", "samples": 1000, "params": 10_000 + k,
+             "dense_params": 1000 * k, "ne": 0.88 + 0.005 * k} for k in (1, 2, 3, 4)]
+    rows += [{"run": f"n{i}", "component": "data", "samples": n, "params": 10_000, "dense_params": 1000,
+              "ne": 0.8 + 2.0 * n**-0.3} for i, n in enumerate(np.logspace(3, 6, 7))]
+    fits = st.fit_study(rows, n_bootstrap=50)
+    assert not fits["mlp_depth"]["power_plus_const"]["converged"]
+    assert fits["mlp_depth"]["power_plus_const"]["gain_10x"] is None
+    assert fits["data"]["power_plus_const"]["converged"]
+    assert fits["data"]["power_plus_const"]["gain_10x"]["ne_gain"] > 0
+
+
+def test_rolling_origin_flags_a_bending_curve_only():
+    x = np.logspace(3, 7, 12)
+    noise = np.exp(np.random.default_rng(5).normal(0.0, 1e-3, x.size))
+    straight = st.rolling_origin(x, (0.7 + 2.0 * x**-0.3) * noise, "samples")
+    assert straight is not None and not straight["curvature"]
+    assert all(abs(e["beta"] / 0.3 - 1) < 0.15 for e in straight["drop_smallest"] + straight["drop_largest"])
+    bent = st.rolling_origin(x, (0.55 + 3.0 * x**-0.6 + 0.4 * x**-0.05) * noise, "samples")
+    assert bent is not None and bent["curvature"] and "drifts" in bent["message"]
+    assert st.rolling_origin(x[:7], x[:7] ** -0.1, "samples") is None  # too few scales to cut

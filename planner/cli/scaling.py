@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from planner.cli.common import console, emit_json, err_console
@@ -48,6 +50,10 @@ def _g(v: Any) -> str:
 
 def _g3(v: Any) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.3g}"
+
+
+def _g2(v: Any) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.2g}"
 
 
 def _render_fit(doc: dict[str, Any]) -> None:
@@ -251,21 +257,25 @@ def study(
     if json_out:
         emit_json(doc)
         return
-    table = Table(title=f"Study fits: NE = alpha*x^-beta + gamma (Bayes-optimal NE {result.bayes_ne:.4f})")
-    for col in ("series", "x", "n", "NE min x -> max x", "beta [80%]", "gamma", "gain 10x [80%]", "fit"):
+    table = Table(title=f"Study fits: NE = alpha*x^-beta + gamma (Bayes-optimal NE {result.bayes_ne:.4f})",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))
+    for col in ("series", "x", "n", "NE first -> last", "beta [80%]", "gamma", "NE gain 10x [80%]", "fit"):
         table.add_column(col, justify="left" if col in ("series", "x", "fit") else "right",
-                         no_wrap=col in ("series", "fit"))
+                         no_wrap=not console.is_terminal or col in ("series", "x", "fit"))
     for comp, e in result.fits.items():
         ppc = e.get("power_plus_const", {})
         p = ppc.get("params") or {}
         ci = (ppc.get("ci") or {}).get("beta", {})
         gain = ppc.get("gain_10x") or {}
-        beta = f"{_g3(p.get('beta'))} [{_g3(ci.get('lo80'))}, {_g3(ci.get('hi80'))}]"
-        gain_s = (f"{_g3(gain.get('ne_gain'))} [{_g3(gain.get('lo80'))}, {_g3(gain.get('hi80'))}]"
+        beta = f"{_g3(p.get('beta'))} [{_g2(ci.get('lo80'))}, {_g2(ci.get('hi80'))}]" if p else "n/a"
+        gain_s = (f"{_g3(gain.get('ne_gain'))} [{_g2(gain.get('lo80'))}, {_g2(gain.get('hi80'))}]"
                   if gain else "n/a")
         table.add_row(comp, e["x"], str(e["points"]), f"{e['ne_first']:.4f} -> {e['ne_last']:.4f}", beta,
                       _g3(p.get("gamma")), gain_s, "ok" if ppc.get("converged") else "refused")
-    console.print(table)
+    # A file or pipe has no width to respect (rich assumes 80): give the table room instead of wrapping cells.
+    out = console if console.is_terminal else Console(file=console.file, width=max(console.width, 140),
+                                                      highlight=False, soft_wrap=False)
+    out.print(table)
     for comp, e in result.fits.items():
         ppc = e.get("power_plus_const", {})
         if not ppc.get("converged"):
