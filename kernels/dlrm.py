@@ -22,6 +22,7 @@ import os
 from typing import Any
 
 from kernels.indices import sample_indices
+from kernels.malloc import pinned_settings
 from kernels.timing import TimingPolicy, measure
 
 _LR = 0.01
@@ -323,7 +324,7 @@ def measure_training_steps(
 
     Returns:
         ``{median_s, p10_s, p90_s, reps, peak_memory_bytes, device_name, threads, batch_size, precision,
-        optimizer, note, forward_s, state_bytes, rss_growth_bytes}``: per-step seconds; on GPUs
+        optimizer, note, forward_s, state_bytes, rss_growth_bytes, malloc}``: per-step seconds; on GPUs
         ``peak_memory_bytes`` is the CUDA allocator's peak; on CPUs (no allocator statistics) it is counted
         from the tensors: parameters and optimizer state (``state_bytes``), plus the activations autograd
         saves in the forward pass and the gradients of one step. ``rss_growth_bytes`` is the growth of the
@@ -340,6 +341,10 @@ def measure_training_steps(
     if threads is not None:
         torch.set_num_threads(int(threads))
     cuda = str(device).startswith("cuda")
+    if not cuda:
+        from kernels.malloc import pin_steady_state
+
+        pin_steady_state()  # the allocator state of a long run, as in the bench
     try:
         torch.manual_seed(seed)
         if cuda:
@@ -399,6 +404,7 @@ def measure_training_steps(
             "forward_s": forward.median_s,
             "state_bytes": state,
             "rss_growth_bytes": rss_growth,
+            "malloc": pinned_settings(),
         }
     finally:
         if threads is not None:

@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from kernels.malloc import pinned_settings
+
 
 def _run(cmd: list[str], cwd: str | None = None) -> str | None:
     try:
@@ -142,6 +144,7 @@ def collect_env(device: str, threads: int | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "logical_cpus": os.cpu_count(),
         "load_average": load_average(),
+        "malloc": pinned_settings(),
     }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(torch.device(device))

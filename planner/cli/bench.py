@@ -327,6 +327,10 @@ def bench(
         "argv": ["recplan", *sys.argv[1:]],
     }
     doc = _load_resume(out, kind) if resume and rank == 0 else None
+    if kind == "cpu":
+        from kernels.malloc import pin_steady_state
+
+        pin_steady_state()  # before any case allocates: timings then do not depend on case order
     if doc is None:
         doc = new_document(collect_env(dev, thread_count), args)
         busy = busy_warning(doc["env"])
