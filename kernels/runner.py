@@ -78,6 +78,8 @@ class Hooks:
 
 def run_case(case: Case, ctx: BenchContext) -> dict[str, Any]:
     """Measure one non-collective case and return its record (a failure becomes a record with ``error``)."""
+    if case.suite != "embedding":
+        embedding_bag.release_tables()
     try:
         timing, extra = SUITE_RUNNERS[case.suite](case, ctx)
         record = make_record(case.suite, case.kernel, case.dtype, case.params, timing, None, extra)
@@ -102,12 +104,15 @@ class CollectiveSetup:
 def _progress(doc: dict[str, Any], planned: list[Case], stopped: str | None) -> None:
     ids = {r["case_id"] for r in doc["records"]}
     finished = sum(1 for c in planned if c.case_id in ids)
+    passes_done = (doc.get("progress") or {}).get("passes_done")
     doc["progress"] = {
         "planned_cases": len(planned),
         "finished_cases": finished,
         "complete": finished == len(planned),
         "stopped": stopped,
     }
+    if passes_done is not None:
+        doc["progress"]["passes_done"] = passes_done
 
 
 def run_cases(
@@ -118,6 +123,7 @@ def run_cases(
     deadline: float | None = None,
     hooks: Hooks | None = None,
     collective: CollectiveSetup | None = None,
+    passes: int = 1,
 ) -> dict[str, Any]:
     """Measure every case of ``cases`` not yet in ``doc["records"]``, appending and writing as it goes.
 
@@ -129,12 +135,21 @@ def run_cases(
         deadline: ``time.monotonic()`` instant after which no new case starts (``--budget-s``).
         hooks: progress callbacks.
         collective: how to run collective cases (default: spawn gloo processes).
+        passes: measure every non-collective case this many times, one pass over all cases after
+            another, and keep the fastest median (see :func:`merge_passes`).
 
     Returns:
         The document; ``doc["progress"]`` says whether every planned case finished and why it stopped.
     """
     hooks = hooks or Hooks()
     collective = collective or CollectiveSetup()
+    import gc
+
+    import torch  # noqa: F401  (imported before the freeze below, like everything the cases use)
+
+    # Move the objects of every module imported so far out of the collector's sight: the collection
+    # after each case then walks only what the cases create (a full walk of torch's objects took 0.15 s).
+    gc.freeze()
     done = {r["case_id"] for r in doc["records"]}
     pending = [c for c in cases if c.case_id not in done]
     total = len(cases)
@@ -184,6 +199,8 @@ def run_cases(
             and any(c.case_id not in {r["case_id"] for r in doc["records"]} for c in cases)
         ):
             stopped = "budget"
+        if stopped is None and passes > 1:
+            stopped = _later_passes(doc, cases, ctx, write, deadline, hooks, passes, total)
     except KeyboardInterrupt:
         _progress(doc, cases, "interrupted")
         write(doc)
@@ -191,6 +208,49 @@ def run_cases(
     _progress(doc, cases, stopped)
     write(doc)
     return doc
+
+
+def merge_passes(old: dict[str, Any], new: dict[str, Any], done: int) -> dict[str, Any]:
+    """One record from two passes over the same case: the one with the lower median, with every pass's
+    median in ``extra.pass_medians_s`` and the passes so far in ``extra.passes``.
+
+    Other work on a shared host only ever slows a kernel down, and it comes and goes over seconds, so
+    the faster of two measurements taken a minute apart is the better estimate of the kernel's own time
+    (seen here: two single passes differ by 14% in the median case, two two-pass minima by 6%).
+    """
+    medians = list(old["extra"].get("pass_medians_s") or [old["timing"]["median_s"]])
+    if new["error"] is not None or new["timing"] is None:
+        best = old
+    else:
+        medians.append(new["timing"]["median_s"])
+        best = new if new["timing"]["median_s"] < old["timing"]["median_s"] else old
+    out = dict(best)
+    out["extra"] = {**best["extra"], "pass_medians_s": medians, "passes": done}
+    return out
+
+
+def _later_passes(doc: dict[str, Any], cases: list[Case], ctx: BenchContext,
+                  write: Callable[[dict[str, Any]], None], deadline: float | None, hooks: Hooks,
+                  passes: int, total: int) -> str | None:
+    """Passes 2..``passes`` over the non-collective cases; returns ``"budget"`` if the deadline cut them."""
+    index = {r["case_id"]: k for k, r in enumerate(doc["records"])}
+    for done in range(2, passes + 1):
+        for case in cases:
+            k = index.get(case.case_id)
+            if case.suite == "collective" or k is None:
+                continue
+            old = doc["records"][k]
+            if old["error"] is not None or int(old["extra"].get("passes", 1)) >= done:
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                return "budget"
+            if hooks.start:
+                hooks.start(case, total, total)
+            doc["records"][k] = merge_passes(old, run_case(case, ctx), done)
+            doc["progress"]["passes_done"] = done - 1
+            write(doc)
+        doc["progress"]["passes_done"] = done
+    return None
 
 
 def _run_collective_group(

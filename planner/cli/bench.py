@@ -260,6 +260,11 @@ def bench(
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of inputs and indices."),
     world_sizes: str | None = typer.Option(None, "--world-sizes", help="Collective world sizes, e.g. 2,4."),
+    passes: int | None = typer.Option(
+        None, "--passes", min=1, max=5,
+        help="Measure each kernel case this many times, a pass apart, keeping the fastest (default: 2 "
+             "on a CPU, whose speed drifts with other work on the host; 1 on a GPU).",
+    ),
 ) -> None:
     """Measure embedding, GEMM, interaction, memory, collective and whole-DLRM cases into --out."""
     if ctx.invoked_subcommand is not None:
@@ -294,6 +299,7 @@ def bench(
 
     kind = "cuda" if dev.startswith("cuda") else "cpu"
     backend = "nccl" if kind == "cuda" else "gloo"
+    pass_count = int(passes) if passes is not None else (2 if kind == "cpu" else 1)
     trun = _torchrun_env()
     rank = 0
     if trun is not None and trun["world_size"] > 1:
@@ -324,6 +330,7 @@ def bench(
         "threads": thread_count,
         "seed": seed,
         "world_sizes": world,
+        "passes": pass_count,
         "argv": ["recplan", *sys.argv[1:]],
     }
     doc = _load_resume(out, kind) if resume and rank == 0 else None
@@ -359,7 +366,8 @@ def bench(
     write = _writer(out)
     try:
         with _Progress(len(cases), deadline, enabled=True) as bar:
-            doc = run_cases(doc, cases, bctx, write, deadline, Hooks(start=bar.start, done=bar.done), setup)
+            doc = run_cases(doc, cases, bctx, write, deadline, Hooks(start=bar.start, done=bar.done), setup,
+                            passes=pass_count)
     except KeyboardInterrupt:
         err_console.print(
             f"{out}: interrupted after {len(doc['records'])} records (the file is complete "

@@ -127,11 +127,12 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "as lookup_overhead_bytes for the backward: per-lookup issue work of the gradient scatter and of "
             "the update's row loop, independent of the row width (fitted where measured)",
             1e-3, 1e5, "bytes-equivalent per lookup"),
-        **{f"update_scale_{name}": ParamSpec(
-            f"update_scale_{name}", 1.0,
-            f"1: the {name} update makes exactly the row passes counted in _ROW_PASSES; fitted where "
-            "measured, since fused and unfused implementations of the same optimizer differ in passes",
-            1e-2, 1e2, "x counted row passes")
+        **{f"update_row_bytes_{name}": ParamSpec(
+            f"update_row_bytes_{name}", 0.55 * 128,
+            f"per touched row of the {name} update, the issue work of its row loops independent of the "
+            "row width: as lookup_overhead_bytes (Lin et al.'s narrow-row penalty), fitted per optimizer "
+            "where measured, since fused and unfused implementations differ in row loops",
+            1e-3, 1e6, "bytes-equivalent per updated row")
            for name in ("sgd", "adagrad", "rowwise_adagrad", "adam")},
         "sort_bytes_per_key": ParamSpec(
             "sort_bytes_per_key", 2.0 * INDEX_BYTES,
@@ -262,9 +263,9 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         scalar_state = 2.0 * fig.access_bytes if optimizer == "rowwise_adagrad" else 0.0
         updated = touched if coalesces else lookups  # SGD: one row read-modify-write per lookup
         update_bytes = updated * (units * rbytes + scalar_state)
-        scale = p.get(f"update_scale_{optimizer}", 1.0)
-        rows_s = scale * (update_bytes * row_cost
-                          + updated * passes * ((1.0 - hit) * p["miss_overhead_bytes"] + walk)) / bandwidth
+        row_work = updated * p.get(f"update_row_bytes_{optimizer}", 0.0)
+        rows_s = (update_bytes * row_cost + row_work
+                  + updated * passes * ((1.0 - hit) * p["miss_overhead_bytes"] + walk)) / bandwidth
         update_passes = max(launches - BACKWARD_BASE_LAUNCHES, 0)
         grad_bytes = (batch * value_bytes
                       + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
