@@ -1,0 +1,51 @@
+"""The bench runner's later passes: each kernel case measured again, the faster median kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from kernels.records import make_record
+from kernels.runner import merge_passes
+
+torch = pytest.importorskip("torch")
+
+
+def _record(median_s: float, **extra) -> dict:
+    timing = {"median_s": median_s, "p10_s": median_s * 0.9, "p90_s": median_s * 1.1, "reps": 11}
+    return make_record("memory", "copy", "fp32", {"bytes": 1024, "bytes_moved": 2048}, timing, None, extra)
+
+
+def test_merge_keeps_the_faster_pass_and_every_median():
+    first, second = _record(2e-3, rotating_buffers=1), _record(1.5e-3, rotating_buffers=2)
+    merged = merge_passes(first, second, 2)
+    assert merged["timing"]["median_s"] == 1.5e-3
+    assert merged["extra"]["rotating_buffers"] == 2  # the kept pass's own extra
+    assert merged["extra"]["pass_medians_s"] == [2e-3, 1.5e-3] and merged["extra"]["passes"] == 2
+    slower = merge_passes(merged, _record(3e-3), 3)
+    assert slower["timing"]["median_s"] == 1.5e-3
+    assert slower["extra"]["pass_medians_s"] == [2e-3, 1.5e-3, 3e-3] and slower["extra"]["passes"] == 3
+
+
+def test_a_failed_later_pass_keeps_the_first():
+    params = {"bytes": 1024, "bytes_moved": 2048}
+    failed = make_record("memory", "copy", "fp32", params, None, "out of memory", {})
+    merged = merge_passes(_record(2e-3), failed, 2)
+    assert merged["timing"]["median_s"] == 2e-3 and merged["extra"]["pass_medians_s"] == [2e-3]
+
+
+def test_two_passes_over_real_cases(tmp_path):
+    from kernels import specs
+    from kernels.device import BenchContext
+    from kernels.records import new_document
+    from kernels.runner import run_cases
+    from kernels.timing import QUICK_POLICY
+
+    cases = [specs._mem("copy", 4096), specs._mem("elementwise", 4096)]
+    writes = []
+    doc = run_cases(new_document({"device_kind": "cpu", "device_name": "test"}, {}), cases,
+                    BenchContext(device="cpu", policy=QUICK_POLICY), writes.append, passes=2)
+    assert doc["progress"]["complete"] and doc["progress"]["passes_done"] == 2
+    for record in doc["records"]:
+        assert record["extra"]["passes"] == 2 and len(record["extra"]["pass_medians_s"]) == 2
+        assert record["timing"]["median_s"] == min(record["extra"]["pass_medians_s"])
+    assert len(writes) >= 5  # before, after each case of each pass, at the end
