@@ -54,7 +54,7 @@ def busy_warning(env: dict[str, Any]) -> str | None:
     if env.get("device_kind") != "cpu" or not isinstance(load, float) or not isinstance(cpus, int):
         return None
     threads = int(env.get("threads") or cpus)
-    if load + threads <= cpus + 0.5:
+    if load < cpus - threads + 1.0:  # fewer than one process more than the free cores, on average
         return None
     return (f"the host was busy (load average {load:.1f} on {cpus} CPUs) as the measurement began: "
             f"{threads}-thread CPU timings are unreliable while other work runs; measure on an idle machine")

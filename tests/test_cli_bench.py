@@ -60,7 +60,8 @@ def test_corrupt_resume_file_is_one_line(cli, tmp_path):
 
 #: A real, small selection: the GEMM, memory and interaction cases the ``tiny`` workload runs (13 cases,
 #: a few seconds on two cores), so the interruption tests measure real kernels without taking minutes.
-SMALL = ["--device", "cpu", "--suite", "gemm,memory,interaction", "--for", "tiny", "--quick"]
+# one pass: these tests are about the case loop; a second pass refines records in place (tested below)
+SMALL = ["--device", "cpu", "--suite", "gemm,memory,interaction", "--for", "tiny", "--quick", "--passes", "1"]
 
 
 def test_budget_then_resume_finishes_every_case(cli, tmp_path):
@@ -154,3 +155,17 @@ def test_interrupted_and_killed_runs_resume_with_nothing_lost(cli, tmp_path):
     uninterrupted = json.loads(fresh.read_text())["records"]
     assert len(final["records"]) == len(uninterrupted) == planned
     assert sorted(r["case_id"] for r in final["records"]) == sorted(r["case_id"] for r in uninterrupted)
+
+
+def test_second_pass_keeps_every_first_pass_median(cli, tmp_path):
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    args = ["--device", "cpu", "--suite", "memory", "--for", "tiny", "--quick"]
+    assert cli("bench", *args, "--passes", "1", "--out", one).code == 0
+    assert cli("bench", *args, "--out", two).code == 0  # CPU default: two passes
+    first = json.loads(one.read_text())
+    second = json.loads(two.read_text())
+    assert second["args"]["passes"] == 2 and second["progress"]["passes_done"] == 2
+    assert [r["case_id"] for r in first["records"]] == [r["case_id"] for r in second["records"]]
+    for record in second["records"]:
+        medians = record["extra"]["pass_medians_s"]
+        assert len(medians) == 2 and record["timing"]["median_s"] == min(medians)

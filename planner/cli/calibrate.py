@@ -53,13 +53,6 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     check_output_file(out)
     date = today or _dt.date.today().isoformat()
     measurements = load_measurements([str(p) for p in paths])
-    from kernels.env import busy_warning
-    from planner.cli.common import err_console
-
-    for measured in measurements.files:
-        busy = busy_warning(measured.env)
-        if busy:
-            err_console.print(f"warning: {measured.path}: {busy}")
     env = measurements.env
     memory = env.get("memory_bytes") if measurements.device_kind == "cuda" else None
     base_name = base or default_base(measurements.device_kind, measurements.device_name, memory)
@@ -89,6 +82,13 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     mapping = calibrated_mapping(target, base_data, measurements, fits, profile_name, date)
     profile_from_mapping(copy.deepcopy(mapping), f"calibrated {profile_name}")  # validates before writing
     atomic_write_text(out, profile_yaml(mapping))
+    from kernels.env import busy_warning
+    from planner.cli.common import err_console
+
+    for measured in measurements.files:  # after every input check: a bad input still gets one line
+        busy = busy_warning(measured.env)
+        if busy:
+            err_console.print(f"warning: {measured.path}: {busy}")
     return {
         "profile": profile_name,
         "out": str(out),
