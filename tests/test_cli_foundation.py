@@ -69,8 +69,17 @@ def test_profiles_show_json(cli):
 
 def test_derive_then_validate(cli, tmp_path):
     out = tmp_path / "fast.yaml"
-    r = cli("profiles", "derive", "h100-sxm-80gb", "--set", "device.hbm_bandwidth_bytes_per_s=x2",
-            "--name", "h100-2xbw", "--out", out)
+    r = cli(
+        "profiles",
+        "derive",
+        "h100-sxm-80gb",
+        "--set",
+        "device.hbm_bandwidth_bytes_per_s=x2",
+        "--name",
+        "h100-2xbw",
+        "--out",
+        out,
+    )
     assert r.code == 0, r.err
     r = cli("profiles", "validate", out)
     assert r.code == 0, r.err
@@ -107,25 +116,34 @@ BAD_WORKLOADS = {
     "empty": ("", "expected a mapping"),
     "list-top": ("- 1\n- 2\n", "expected a mapping"),
     "unknown-top-key": (GOOD_WORKLOAD + "colour: red\n", "colour"),
-    "unknown-model-key": (GOOD_WORKLOAD.replace("  dense_features: 4", "  dense_features: 4\n  heads: 2"),
-                          "model.heads"),
+    "unknown-model-key": (
+        GOOD_WORKLOAD.replace("  dense_features: 4", "  dense_features: 4\n  heads: 2"),
+        "model.heads",
+    ),
     "string-size": (GOOD_WORKLOAD.replace("rows: 100", "rows: lots"), "model.tables[0].rows"),
     "negative-rows": (GOOD_WORKLOAD.replace("rows: 100", "rows: -100"), "model.tables[0].rows"),
     "zero-batch": (GOOD_WORKLOAD.replace("batch_size: 64", "batch_size: 0"), "training.batch_size"),
     "nan-samples": (GOOD_WORKLOAD.replace("samples: 1000", "samples: .nan"), "training.samples"),
     "inf-samples": (GOOD_WORKLOAD.replace("samples: 1000", "samples: .inf"), "training.samples"),
-    "absurd-rows": (GOOD_WORKLOAD.replace("rows: 100", "rows: 100000000000000000000"), "model.tables[0].rows"),
+    "absurd-rows": (
+        GOOD_WORKLOAD.replace("rows: 100", "rows: 100000000000000000000"),
+        "model.tables[0].rows",
+    ),
     "bottom-mismatch": (GOOD_WORKLOAD.replace("[16, 8]", "[16, 4]"), "model.bottom_mlp"),
     "top-not-logit": (GOOD_WORKLOAD.replace("top_mlp: [16, 1]", "top_mlp: [16, 3]"), "model.top_mlp"),
     "bad-precision": (GOOD_WORKLOAD.replace("precision: fp32", "precision: fp64"), "training.precision"),
     "bad-optimizer": (GOOD_WORKLOAD.replace("optimizer: sgd", "optimizer: lion"), "training.optimizer"),
     "bad-access": (GOOD_WORKLOAD.replace("access: uniform", "access: normal"), "training.access"),
     "bad-zipf": (GOOD_WORKLOAD.replace("access: uniform", "access: zipf:abc"), "training.access"),
-    "bad-interaction": (GOOD_WORKLOAD.replace("interaction: dot", "interaction: attention"),
-                        "model.interaction"),
+    "bad-interaction": (
+        GOOD_WORKLOAD.replace("interaction: dot", "interaction: attention"),
+        "model.interaction",
+    ),
     "missing-model": ("name: w\ntraining: {}\n", "model"),
-    "tables-not-list": (GOOD_WORKLOAD.replace("  tables:\n    - {rows: 100, pooling: 2}", "  tables: 5"),
-                        "model.tables"),
+    "tables-not-list": (
+        GOOD_WORKLOAD.replace("  tables:\n    - {rows: 100, pooling: 2}", "  tables: 5"),
+        "model.tables",
+    ),
     "empty-mlp": (GOOD_WORKLOAD.replace("top_mlp: [16, 1]", "top_mlp: []"), "model.top_mlp"),
     "bool-dim": (GOOD_WORKLOAD.replace("embedding_dim: 8", "embedding_dim: [8]"), "model.embedding_dim"),
 }
@@ -151,13 +169,22 @@ def _profile_text() -> str:
 BAD_PROFILES = {
     "negative-hbm": (lambda t: t.replace("hbm_bytes: 80.0e9", "hbm_bytes: -80.0e9"), "device.hbm_bytes"),
     "nan-bw": (lambda t: t.replace("latency_s: 5.0e-6", "latency_s: .nan"), "network.latency_s"),
-    "unknown-key": (lambda t: t.replace("  sm_count: 132", "  sm_count: 132\n  tensor_cores: 528"),
-                    "device.tensor_cores"),
-    "no-source": (lambda t: "\n".join(line for line in t.splitlines()
-                                      if not line.startswith("  device.power_w:")) + "\n", "device.power_w"),
+    "unknown-key": (
+        lambda t: t.replace("  sm_count: 132", "  sm_count: 132\n  tensor_cores: 528"),
+        "device.tensor_cores",
+    ),
+    "no-source": (
+        lambda t: (
+            "\n".join(line for line in t.splitlines() if not line.startswith("  device.power_w:")) + "\n"
+        ),
+        "device.power_w",
+    ),
     "bad-kind": (lambda t: t.replace("kind: gpu", "kind: fpga"), "kind"),
     "malformed": (lambda t: t + "device: [\n", "malformed YAML"),
-    "fraction-above-one": (lambda t: t.replace("hbm_fraction: 0.87", "hbm_fraction: 7"), "efficiency.hbm_fraction"),
+    "fraction-above-one": (
+        lambda t: t.replace("hbm_fraction: 0.87", "hbm_fraction: 7"),
+        "efficiency.hbm_fraction",
+    ),
 }
 
 
@@ -176,12 +203,46 @@ BAD_COMMANDS = {
     "missing-profile-file": (("profiles", "validate", "/nonexistent/p.yaml"), "file not found"),
     "unknown-command": (("frobnicate",), "No such command"),
     "unknown-option": (("profiles", "list", "--colour"), "No such option"),
-    "derive-no-equals": (("profiles", "derive", "h100-sxm-80gb", "--set", "device.hbm_bytes", "--name", "x",
-                          "--out", "/tmp/recplan-never.yaml"), "key=value"),
-    "derive-unknown-field": (("profiles", "derive", "h100-sxm-80gb", "--set", "device.warp=2", "--name", "x",
-                              "--out", "/tmp/recplan-never.yaml"), "device.warp"),
-    "derive-missing-name": (("profiles", "derive", "h100-sxm-80gb", "--set", "device.hbm_bytes=1e9",
-                             "--out", "/tmp/recplan-never.yaml"), "--name"),
+    "derive-no-equals": (
+        (
+            "profiles",
+            "derive",
+            "h100-sxm-80gb",
+            "--set",
+            "device.hbm_bytes",
+            "--name",
+            "x",
+            "--out",
+            "/tmp/recplan-never.yaml",
+        ),
+        "key=value",
+    ),
+    "derive-unknown-field": (
+        (
+            "profiles",
+            "derive",
+            "h100-sxm-80gb",
+            "--set",
+            "device.warp=2",
+            "--name",
+            "x",
+            "--out",
+            "/tmp/recplan-never.yaml",
+        ),
+        "device.warp",
+    ),
+    "derive-missing-name": (
+        (
+            "profiles",
+            "derive",
+            "h100-sxm-80gb",
+            "--set",
+            "device.hbm_bytes=1e9",
+            "--out",
+            "/tmp/recplan-never.yaml",
+        ),
+        "--name",
+    ),
 }
 
 
@@ -202,6 +263,8 @@ def test_directory_and_binary_files(cli, tmp_path):
 def test_failed_derive_leaves_existing_file_untouched(cli, tmp_path):
     out = tmp_path / "keep.yaml"
     out.write_text("precious\n")
-    r = cli("profiles", "derive", "h100-sxm-80gb", "--set", "device.hbm_bytes=-1", "--name", "x", "--out", out)
+    r = cli(
+        "profiles", "derive", "h100-sxm-80gb", "--set", "device.hbm_bytes=-1", "--name", "x", "--out", out
+    )
     assert r.code == 2
     assert out.read_text() == "precious\n"

@@ -53,10 +53,17 @@ def test_prefix_covers_group():
 
 
 def test_derive_records_base_and_changes():
-    data = derive_profile("h100-sxm-80gb", ["device.hbm_bandwidth_bytes_per_s=x2", "price.usd_per_device_hour=9"],
-                          "h100-fast", today="2026-11-24")
+    data = derive_profile(
+        "h100-sxm-80gb",
+        ["device.hbm_bandwidth_bytes_per_s=x2", "price.usd_per_device_hour=9"],
+        "h100-fast",
+        today="2026-11-24",
+    )
     assert data["derived_from"]["base"] == "h100-sxm-80gb"
-    assert set(data["derived_from"]["changes"]) == {"device.hbm_bandwidth_bytes_per_s", "price.usd_per_device_hour"}
+    assert set(data["derived_from"]["changes"]) == {
+        "device.hbm_bandwidth_bytes_per_s",
+        "price.usd_per_device_hour",
+    }
     assert data["device"]["hbm_bandwidth_bytes_per_s"] == pytest.approx(6.7e12)
     assert data["figures"]["device.hbm_bandwidth_bytes_per_s"]["status"] == "derived"
     reloaded = profile_from_mapping(parse_yaml_text(profile_yaml(data), "x"))

@@ -11,6 +11,11 @@ import sys
 
 import typer
 
+from planner import __version__
+from planner.cli import bench, calibrate, profiles, scaling, simulate, whatif, workloads
+from planner.cli.common import one_line_error
+from planner.errors import RecplanError
+
 try:  # newer typer vendors its own click
     from typer._click import exceptions as _click_exc
 except ImportError:  # pragma: no cover - older typer uses the click package
@@ -19,11 +24,6 @@ except ImportError:  # pragma: no cover - older typer uses the click package
 _EXIT = tuple({typer.Exit, getattr(_click_exc, "Exit", typer.Exit)})
 _ABORT = tuple({typer.Abort, getattr(_click_exc, "Abort", typer.Abort)})
 _NO_ARGS_HELP = getattr(_click_exc, "NoArgsIsHelpError", None)
-
-from planner import __version__
-from planner.cli import bench, calibrate, profiles, scaling, simulate, whatif, workloads
-from planner.cli.common import one_line_error
-from planner.errors import RecplanError
 
 app = typer.Typer(
     name="recplan",

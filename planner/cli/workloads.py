@@ -75,14 +75,17 @@ def show(
     console.print(f"bottom MLP {m['dense_features']}-{'-'.join(map(str, m['bottom_mlp']))}, "
                   f"dim {m['embedding_dim']}, {doc['tables']} tables, interaction {inter_text}, "
                   f"top MLP {'-'.join(map(str, m['top_mlp']))}")
-    console.print(f"batch {t['batch_size']}, {t['precision']}, {t['optimizer']}, access "
-                  f"{t['access']['kind']}{':' + format(t['access']['exponent'], 'g') if t['access']['kind'] == 'zipf' else ''}, "
+    access = t["access"]["kind"]
+    if access == "zipf":
+        access += ":" + format(t["access"]["exponent"], "g")
+    console.print(f"batch {t['batch_size']}, {t['precision']}, {t['optimizer']}, access {access}, "
                   f"{fmt_count(t['samples'])} samples x {t['epochs']:g} epochs")
     table = Table(show_header=True)
     table.add_column("figure")
     table.add_column("value", justify="right")
-    for key in ("embedding_params", "bottom_mlp_params", "interaction_params", "top_mlp_params", "dense_params",
-                "embedding_bytes", "lookups_per_sample", "flops_per_sample", "bytes_per_sample"):
+    for key in ("embedding_params", "bottom_mlp_params", "interaction_params", "top_mlp_params",
+                "dense_params", "embedding_bytes", "lookups_per_sample", "flops_per_sample",
+                "bytes_per_sample"):
         value = doc[key]
         table.add_row(key, fmt_bytes(value) if key.endswith("bytes") or key == "bytes_per_sample"
                       else f"{value:,.0f}" if key != "lookups_per_sample" else f"{value:g}")
