@@ -2,13 +2,14 @@
 
 The fidelity table over seeded random configurations is slow (minutes) and needs a quiet machine: it runs
 only with ``RECPLAN_FIDELITY=1`` (and a calibrated profile in ``RECPLAN_FIDELITY_PROFILE``, default
-``cpu-generic``).
+``examples/cpu-calibrated.yaml``, calibrated on this machine type's quick bench).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +47,8 @@ def test_fidelity_on_this_cpu():
     from planner.hardware import load_profile
     from planner.sim.validation import fidelity_table
 
-    profile = load_profile(os.environ.get("RECPLAN_FIDELITY_PROFILE", "cpu-generic"))
+    default = str(Path(__file__).resolve().parents[1] / "examples" / "cpu-calibrated.yaml")
+    profile = load_profile(os.environ.get("RECPLAN_FIDELITY_PROFILE", default))
     table = fidelity_table(random_workloads(12, seed=0), profile, steps=10, warmup=3)
     assert table["median_abs_error_pct"] <= 15.0
     assert table["p90_abs_error_pct"] <= 30.0
