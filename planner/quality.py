@@ -515,13 +515,7 @@ def _inline_law(spec: Any, file: str | None) -> QualityLaw:
         )
     names = FORM_PARAMS[form]
     allowed = {"form", "x", "metric", *names}
-    extra = sorted(set(spec) - allowed)
-    if extra:
-        raise InputError(
-            f"unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})",
-            file=file,
-            field=f"{prefix}.{extra[0]}",
-        )
+    _refuse_unknown(spec, allowed, file, prefix)
     if "x" not in spec:
         raise InputError(f"missing (one of {', '.join(AXES)})", file=file, field=f"{prefix}.x")
     x = _axis(spec["x"], f"{prefix}.x", file)
@@ -539,15 +533,17 @@ def _inline_law(spec: Any, file: str | None) -> QualityLaw:
     return QualityLaw(form, x, metric, params, "inline law in the scenario")
 
 
-def _preset_law(spec: dict[str, Any], file: str | None) -> QualityLaw:
-    allowed = {"preset", "at_params", "at_samples"}
+def _refuse_unknown(spec: dict[str, Any], allowed: set[str], file: str | None, prefix: str) -> None:
+    """Raise an InputError naming the first key of ``spec`` that is not in ``allowed``."""
     extra = sorted(set(spec) - allowed)
     if extra:
-        raise InputError(
-            f"unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})",
-            file=file,
-            field=f"quality.{extra[0]}",
-        )
+        raise InputError(f"unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})", file=file,
+                         field=f"{prefix}.{extra[0]}")
+
+
+def _preset_law(spec: dict[str, Any], file: str | None) -> QualityLaw:
+    allowed = {"preset", "at_params", "at_samples"}
+    _refuse_unknown(spec, allowed, file, "quality")
     name = spec["preset"]
     if not isinstance(name, str):
         raise InputError(
@@ -590,13 +586,7 @@ _FIT_CACHE: dict[tuple, QualityLaw] = {}
 
 def _fit_law(spec: dict[str, Any], base_dir: Path | None, file: str | None) -> QualityLaw:
     allowed = {"fit", "x", "form", "bootstrap", "seed", "component", "holdout_largest"}
-    extra = sorted(set(spec) - allowed)
-    if extra:
-        raise InputError(
-            f"unknown key {extra[0]!r} (allowed: {', '.join(sorted(allowed))})",
-            file=file,
-            field=f"quality.{extra[0]}",
-        )
+    _refuse_unknown(spec, allowed, file, "quality")
     rel = spec["fit"]
     if not isinstance(rel, str) or not rel:
         raise InputError("must be the path of an observations CSV", file=file, field="quality.fit")
