@@ -45,7 +45,7 @@ TRANSFER_RULE = ("parameters are fractions of this profile's datasheet figures o
 _ENV_KEYS = ("device_name", "device_kind", "compute_units", "memory_bytes", "cache_bytes", "clocks", "driver",
              "cuda",
              "torch",
-             "cpu_model", "threads", "hostname", "date", "git_commit", "python", "platform")
+             "cpu_model", "threads", "hostname", "date", "git_commit", "python", "platform", "speed_probe")
 
 
 def _version(package: str) -> str | None:

@@ -389,6 +389,9 @@ def measure_training_steps(
             with torch.no_grad(), _Precision(precision, device):
                 model(dense, sparse)
 
+        from kernels.probe import speed_probe
+
+        probes = [speed_probe(device)]
         policy = TimingPolicy(warmup=warmup, min_reps=steps, max_reps=steps, max_time_s=float("inf"))
         windows = [measure(step, device, policy)]
         fwd_steps = max(3, steps // 4)
@@ -401,6 +404,7 @@ def measure_training_steps(
             windows.append(measure(step, device, TimingPolicy(warmup=1, min_reps=steps, max_reps=steps,
                                                               max_time_s=float("inf"))))
         timing = min(windows, key=lambda t: t.median_s)
+        probes.append(speed_probe(device))
         state = state_bytes(model, optimizers)
         rss_growth = max(0, rss_peak[0] - rss_before)
         accounted = state + _step_tensor_bytes(model, batches[0], precision, device)
@@ -420,6 +424,7 @@ def measure_training_steps(
             "malloc": pinned_settings(),
             "window_medians_s": [w.median_s for w in windows],
             "distinct_batches": len(batches),
+            "speed_probe": probes,
         }
     finally:
         if threads is not None:

@@ -54,3 +54,22 @@ def test_fidelity_on_this_cpu():
     assert table["p90_abs_error_pct"] <= 30.0
     for row in table["rows"]:
         assert row["predicted"]["peak_memory_bytes"] >= row["measured"]["peak_memory_bytes"]
+
+
+def test_validate_reports_the_host_speed_change_since_calibration(cli, tmp_path):
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    data = yaml.safe_load((root / "examples" / "cpu-calibrated.yaml").read_text())
+    data["calibration"]["measured"]["env"]["speed_probe"] = [{"index_s": 1e-9}]  # an impossibly fast host
+    path = tmp_path / "probed.yaml"
+    path.write_text(yaml.safe_dump(data))
+    r = cli("validate", "tiny", "--device", "cpu", "--hardware", path, "--steps", "3", "--warmup", "1",
+            "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    ratio = doc["host_speed_ratio"]
+    assert ratio > 1.0  # any real host is slower than the recorded probe
+    predicted, measured = doc["predicted"]["step_time_s"], doc["measured"]["step_time_s"]
+    assert doc["error_pct"] == (predicted - measured) / measured * 100.0  # the headline is never adjusted
+    assert abs(doc["error_pct_speed_adjusted"] - (predicted * ratio - measured) / measured * 100.0) < 1e-9

@@ -340,6 +340,9 @@ def bench(
         pin_steady_state()  # before any case allocates: timings then do not depend on case order
     if doc is None:
         doc = new_document(collect_env(dev, thread_count), args)
+        from kernels.probe import speed_probe
+
+        doc["env"]["speed_probe"] = [speed_probe(dev)]  # and again at the end (kernels.probe)
         busy = busy_warning(doc["env"])
         if busy:
             err_console.print(f"warning: {busy}")
@@ -374,6 +377,11 @@ def bench(
             "and valid); continue with --resume"
         )
         raise
+    if isinstance(doc["env"].get("speed_probe"), list):
+        from kernels.probe import speed_probe
+
+        doc["env"]["speed_probe"].append(speed_probe(dev))
+        write(doc)
     progress = doc["progress"]
     counts: dict[str, int] = {}
     failed = 0

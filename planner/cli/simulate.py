@@ -87,6 +87,11 @@ def _render_validation(report: dict[str, Any]) -> None:
     table.add_row("peak memory", fmt_bytes(p["peak_memory_bytes"]), fmt_bytes(m["peak_memory_bytes"]),
                   f"{report['memory_error_pct']:+.1f}%")
     console.print(table)
+    ratio = report.get("host_speed_ratio")
+    if ratio is not None:
+        console.print(f"host speed now against calibration (probe): x{ratio:.2f} "
+                      f"({'slower' if ratio > 1 else 'faster'}); with the prediction scaled by it the step "
+                      f"error is {report['error_pct_speed_adjusted']:+.1f}%")
 
 
 def register(app: typer.Typer) -> None:

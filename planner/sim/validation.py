@@ -60,7 +60,11 @@ def validate_workload(workload: Workload, profile: HardwareProfile, device: str 
     was measured with (a calibrated CPU profile describes that many cores).
 
     Returns ``{workload, predicted: {...}, measured: {...}, error_pct, memory_error_pct}`` where
-    ``error_pct`` is (predicted - measured) / measured x 100 of the median step time.
+    ``error_pct`` is (predicted - measured) / measured x 100 of the median step time. When both the
+    calibration and this run timed the host-speed probe (:mod:`kernels.probe`), also
+    ``host_speed_ratio`` (how many times slower the host is now than when calibrated) and
+    ``error_pct_speed_adjusted`` (the error with the prediction scaled by that ratio); ``error_pct``
+    itself is never adjusted.
     """
     from kernels.dlrm import measure_training_steps
     from planner.sim.engine import simulate
@@ -80,8 +84,17 @@ def validate_workload(workload: Workload, profile: HardwareProfile, device: str 
     error = (predicted["step_time_s"] - meas["step_time_s"]) / meas["step_time_s"] * 100.0
     peak = meas["peak_memory_bytes"]
     mem_error = (predicted["peak_memory_bytes"] - peak) / peak * 100.0 if peak > 0 else 0.0
-    return {"workload": workload.name, "hardware": profile.name, "device": device, "predicted": predicted,
-            "measured": meas, "error_pct": error, "memory_error_pct": mem_error}
+    out = {"workload": workload.name, "hardware": profile.name, "device": device, "predicted": predicted,
+           "measured": meas, "error_pct": error, "memory_error_pct": mem_error}
+    from kernels.probe import speed_ratio
+
+    env = ((profile.calibration or {}).get("measured") or {}).get("env") or {}
+    ratio = speed_ratio(measured.get("speed_probe"), env.get("speed_probe"))
+    if ratio is not None:  # the host's own speed change since calibration, reported beside the error
+        out["host_speed_ratio"] = ratio
+        out["error_pct_speed_adjusted"] = (predicted["step_time_s"] * ratio - meas["step_time_s"]) / \
+            meas["step_time_s"] * 100.0
+    return out
 
 
 def calibrated_threads(profile: HardwareProfile) -> int | None:
@@ -96,8 +109,13 @@ def fidelity_table(workloads: list[Workload], profile: HardwareProfile, device: 
     """Validate every workload; returns ``{rows, median_abs_error_pct, p90_abs_error_pct}``."""
     rows = [validate_workload(w, profile, device, **kwargs) for w in workloads]
     errors = np.abs([r["error_pct"] for r in rows])
-    return {"rows": rows, "median_abs_error_pct": float(np.median(errors)),
-            "p90_abs_error_pct": float(np.percentile(errors, 90))}
+    table = {"rows": rows, "median_abs_error_pct": float(np.median(errors)),
+             "p90_abs_error_pct": float(np.percentile(errors, 90))}
+    adjusted = [abs(r["error_pct_speed_adjusted"]) for r in rows if "error_pct_speed_adjusted" in r]
+    if len(adjusted) == len(rows):
+        table["median_abs_error_speed_adjusted_pct"] = float(np.median(adjusted))
+        table["p90_abs_error_speed_adjusted_pct"] = float(np.percentile(adjusted, 90))
+    return table
 
 
 def describe(workload: Workload) -> str:
@@ -129,18 +147,24 @@ def main(argv: list[str] | None = None) -> int:
     profile = load_profile(args.profile)
     rows = []
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    print("| # | configuration | predicted ms | measured ms | error % | memory error % |")
-    print("|---|---|---|---|---|---|")
+    print("| # | configuration | predicted ms | measured ms | error % | memory error % | host speed x |"
+          " speed-adjusted error % |")
+    print("|---|---|---|---|---|---|---|---|")
     for i, workload in enumerate(random_workloads(args.count, args.seed)):
         row = validate_workload(workload, profile, "cpu", steps=args.steps, warmup=args.warmup,
                                 threads=args.threads)
         rows.append(row)
         print(f"| {i} | {describe(workload)} | {row['predicted']['step_time_s'] * 1e3:.2f} | "
               f"{row['measured']['step_time_s'] * 1e3:.2f} | {row['error_pct']:+.1f} | "
-              f"{row['memory_error_pct']:+.1f} |", flush=True)
+              f"{row['memory_error_pct']:+.1f} | {row.get('host_speed_ratio', float('nan')):.2f} | "
+              f"{row.get('error_pct_speed_adjusted', float('nan')):+.1f} |", flush=True)
     errors = np.abs([r["error_pct"] for r in rows])
     print(f"median |error| {np.median(errors):.1f}%, p90 {np.percentile(errors, 90):.1f}% over {len(rows)} "
           f"configurations; load average after: {os.getloadavg()[0]:.2f}")
+    adjusted = [abs(r["error_pct_speed_adjusted"]) for r in rows if "error_pct_speed_adjusted" in r]
+    if adjusted:
+        print(f"speed-adjusted: median |error| {np.median(adjusted):.1f}%, p90 "
+              f"{np.percentile(adjusted, 90):.1f}% (prediction scaled by the host-speed probe ratio)")
     return 0
 
 
