@@ -98,11 +98,9 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def _launch_overhead(ops: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     """Host seconds per launched op of a tiny autograd chain (forward then backward); see the module doc."""
-    import time
-
     import torch
 
-    from kernels.timing import summarize
+    from kernels.timing import Timing
 
     dev = ctx.device
     x = torch.full((8, 8), 0.5, device=dev, requires_grad=True)
@@ -117,33 +115,19 @@ def _launch_overhead(ops: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[
     )
     launches = 2 * ops
 
-    def chain() -> None:
+    def chain(_rep: int) -> None:
         y = x
         for i in range(ops):
             y = steps[i % len(steps)](y)
         y.sum().backward()
         x.grad = None
         w.grad = None
-
-    def sync() -> None:
         if ctx.is_cuda:
             torch.cuda.synchronize(dev)
 
-    policy = ctx.policy
-    for _ in range(max(1, policy.warmup)):
-        chain()
-    sync()
-    samples: list[float] = []
-    started = time.perf_counter()
-    while len(samples) < policy.max_reps:
-        begin = time.perf_counter()
-        chain()
-        sync()
-        samples.append((time.perf_counter() - begin) / launches)
-        if len(samples) >= policy.min_reps and time.perf_counter() - started > policy.max_time_s:
-            break
-        if ctx.deadline is not None and time.monotonic() > ctx.deadline:
-            break
-    timing = summarize(samples)
+    # timed as host work ("cpu"), whatever the device: the chain synchronises at its own end
+    per_chain = measure(chain, "cpu", ctx.policy, ctx.deadline)
+    timing = Timing(per_chain.median_s / launches, per_chain.p10_s / launches, per_chain.p90_s / launches,
+                    per_chain.reps)
     return timing.as_dict(), {"launches": launches, "method": "host perf_counter over a forward+backward "
                                                              "chain of tiny autograd ops, per launch"}

@@ -12,9 +12,9 @@ which ``recplan validate`` reports beside its error (it never changes the measur
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from typing import Any
+
+from kernels.timing import TimingPolicy, measure
 
 PROBE_REPS = 25
 _COPY_BYTES = 32 * 1024 * 1024
@@ -35,19 +35,16 @@ def speed_probe(device: str = "cpu") -> dict[str, Any]:
     products = torch.bmm(z, z.transpose(1, 2))
     rows, cols = torch.tril_indices(f, f, offset=-1, device=dev)
 
+    # host-timed ("cpu" in measure) with a synchronisation inside each call on a GPU
+    policy = TimingPolicy(warmup=3, min_reps=PROBE_REPS, max_reps=PROBE_REPS, max_time_s=float("inf"))
+
     def timed(op: Any) -> float:
-        for _ in range(3):
-            op()
-        samples = []
-        for _ in range(PROBE_REPS):
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            start = time.perf_counter()
+        def call(_rep: int) -> None:
             op()
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
-            samples.append(time.perf_counter() - start)
-        return float(statistics.median(samples))
+
+        return float(measure(call, "cpu", policy).median_s)
 
     with torch.no_grad():
         out = {"copy_s": timed(lambda: dst.copy_(src)), "gemm_s": timed(lambda: a @ a),

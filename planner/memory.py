@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from planner.memo import IdentityMemo
 from planner.model import HardwareProfile, Workload
 from planner.units import DTYPE_BYTES
 from planner.workload import interaction_output_width, mlp_layer_shapes
@@ -140,19 +141,12 @@ class DenseFigures:
     pooled_bytes_per_sample: float
 
 
-_DENSE: dict[int, tuple[Workload, DenseFigures]] = {}
+_DENSE: IdentityMemo[Workload, DenseFigures] = IdentityMemo(256)
 
 
 def dense_figures(workload: Workload) -> DenseFigures:
     """Dense parameters and the activation bytes per sample that autograd keeps for backward (memoised)."""
-    hit = _DENSE.get(id(workload))
-    if hit is not None and hit[0] is workload:
-        return hit[1]
-    figures = _dense_figures(workload)
-    if len(_DENSE) > 256:
-        _DENSE.clear()
-    _DENSE[id(workload)] = (workload, figures)
-    return figures
+    return _DENSE(workload, _dense_figures)
 
 
 def _dense_figures(workload: Workload) -> DenseFigures:

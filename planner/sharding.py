@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from planner import memory
 from planner.cost.embedding import hit_fraction, row_bytes, unique_rows
 from planner.interfaces import CostModel, EmbeddingOp, MemoryOp
+from planner.memo import IdentityMemo
 from planner.model import HardwareProfile, Workload
 
 SHARDING_KINDS = ("auto", "table", "row", "column", "data")
@@ -104,21 +105,19 @@ class TableInfo:
     pooling: float
 
 
-_EXPANDED: dict[int, tuple[Workload, list[TableInfo]]] = {}
+_EXPANDED: IdentityMemo[Workload, list[TableInfo]] = IdentityMemo(256)
 
 
 def expand_tables(workload: Workload) -> list[TableInfo]:
     """Every table of the workload, ``count`` repeats expanded, in order (memoised per workload object)."""
-    hit = _EXPANDED.get(id(workload))
-    if hit is not None and hit[0] is workload:
-        return hit[1]
+    return _EXPANDED(workload, _expand)
+
+
+def _expand(workload: Workload) -> list[TableInfo]:
     out: list[TableInfo] = []
     for spec in workload.model.tables:
         for _ in range(int(spec.count)):
             out.append(TableInfo(len(out), int(spec.rows), float(spec.pooling)))
-    if len(_EXPANDED) > 256:
-        _EXPANDED.clear()
-    _EXPANDED[id(workload)] = (workload, out)
     return out
 
 

@@ -27,6 +27,7 @@ import simpy
 from planner import memory
 from planner.errors import InputError
 from planner.interfaces import CostModel
+from planner.memo import IdentityMemo
 from planner.memory import MemoryUse
 from planner.model import HardwareProfile, Workload
 from planner.sharding import SHARDING_KINDS, ShardingPlan, plan_sharding
@@ -47,7 +48,7 @@ _COMM_PHASES = ("input_a2a", "a2a_fwd", "allreduce_exposed", "a2a_bwd", "load_im
 #: alone, at half their estimate to allow for favourable draws) beats the greedy plan's simulated step.
 _ROW_BOUND_SHARE = 0.5
 
-_COST_CACHE: dict[int, tuple[HardwareProfile, CostModel]] = {}
+_COST_CACHE: IdentityMemo[HardwareProfile, CostModel] = IdentityMemo(64)
 
 
 @dataclass(frozen=True)
@@ -107,16 +108,9 @@ class SimulationResult:
 
 def _cost_model(profile: HardwareProfile) -> CostModel:
     """The profile's cost model, built once per profile object (its predictions are memoised inside)."""
-    hit = _COST_CACHE.get(id(profile))
-    if hit is not None and hit[0] is profile:
-        return hit[1]
     from planner.cost.registry import build_cost_model
 
-    model = build_cost_model(profile)
-    if len(_COST_CACHE) > 64:
-        _COST_CACHE.clear()
-    _COST_CACHE[id(profile)] = (profile, model)
-    return model
+    return _COST_CACHE(profile, build_cost_model)
 
 
 def _check_args(devices: Any, sharding: str, steps: Any, batch_size: Any) -> None:
