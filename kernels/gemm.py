@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernels.device import BenchContext, MatmulPrecision, bytes_per_elem, require_memory, torch_dtype
+from kernels.device import (
+    BenchContext,
+    MatmulPrecision,
+    bytes_per_elem,
+    random_tensor,
+    require_memory,
+    torch_dtype,
+)
 from kernels.specs import Case
 from kernels.timing import measure
 
@@ -36,7 +43,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
         layer = torch.nn.Linear(k, n, device=ctx.device, dtype=dtype)
         backward = case.kernel == "linear_backward"
         xs = [
-            torch.randn(m, k, device=ctx.device, dtype=dtype, requires_grad=backward) for _ in range(rotate)
+            random_tensor((m, k), dtype, ctx.device, requires_grad=backward) for _ in range(rotate)
         ]
         if not backward:
 
@@ -47,7 +54,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
             timing = measure(forward, ctx.device, ctx.policy, ctx.deadline)
         else:
             outs = [layer(x) for x in xs]
-            grad_out = torch.randn(m, n, device=ctx.device, dtype=dtype)
+            grad_out = random_tensor((m, n), dtype, ctx.device)
             wrt = [layer.weight, layer.bias]
 
             def backward_only(rep: int) -> None:

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernels.device import BenchContext, MatmulPrecision, bytes_per_elem, require_memory, torch_dtype
+from kernels.device import (
+    BenchContext,
+    MatmulPrecision,
+    bytes_per_elem,
+    random_tensor,
+    require_memory,
+    torch_dtype,
+)
 from kernels.specs import Case
 from kernels.timing import measure
 
@@ -32,7 +39,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
             require_memory(elem * b * (rotate * f * d + 3 * f * f + f * d), ctx.device)
             rows, cols = torch.tril_indices(f, f, offset=-1, device=ctx.device)
             inputs = [
-                torch.randn(b, f, d, device=ctx.device, dtype=dtype, requires_grad=backward)
+                random_tensor((b, f, d), dtype, ctx.device, requires_grad=backward)
                 for _ in range(rotate)
             ]
             weights: list[Any] = []
@@ -45,18 +52,18 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
             b, w, r = p["batch"], p["width"], p["low_rank"]
             require_memory(elem * (b * w * (rotate + 6) + 2 * w * max(r, 1) + w * w * (r == 0)), ctx.device)
             if r:
-                u = torch.randn(w, r, device=ctx.device, dtype=dtype) / w**0.5
-                v = torch.randn(r, w, device=ctx.device, dtype=dtype) / r**0.5
+                u = random_tensor((w, r), dtype, ctx.device, scale=w**-0.5)
+                v = random_tensor((r, w), dtype, ctx.device, scale=r**-0.5)
                 weights = [u, v]
             else:
-                full = torch.randn(w, w, device=ctx.device, dtype=dtype) / w**0.5
+                full = random_tensor((w, w), dtype, ctx.device, scale=w**-0.5)
                 weights = [full]
             bias = torch.zeros(w, device=ctx.device, dtype=dtype)
             weights.append(bias)
             for t in weights:
                 t.requires_grad_(backward)
             inputs = [
-                torch.randn(b, w, device=ctx.device, dtype=dtype, requires_grad=backward)
+                random_tensor((b, w), dtype, ctx.device, requires_grad=backward)
                 for _ in range(rotate)
             ]
 
@@ -74,7 +81,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
             timing = measure(forward, ctx.device, ctx.policy, ctx.deadline)
         else:
             outs = [op(x) for x in inputs]
-            grad_out = torch.randn_like(outs[0])
+            grad_out = random_tensor(tuple(outs[0].shape), dtype, ctx.device)
 
             def backward_only(rep: int) -> None:
                 i = rep % rotate

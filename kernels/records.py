@@ -267,5 +267,16 @@ def new_document(env: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
 
 
 def dumps(doc: dict[str, Any]) -> str:
-    """Serialise a measurement file deterministically (sorted keys, 2-space indent, NaN refused)."""
-    return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    """Serialise a measurement file deterministically: sorted keys, NaN refused, everything but the
+    records indented by 2, each record on one line (the bench rewrites the whole file after every case;
+    one line per record reads and diffs well and takes a tenth of the time to encode)."""
+    parts = []
+    for key in sorted(doc):
+        value = doc[key]
+        if key == "records" and isinstance(value, list) and value:
+            lines = ",\n    ".join(json.dumps(r, sort_keys=True, allow_nan=False) for r in value)
+            parts.append(f'  "records": [\n    {lines}\n  ]')
+        else:  # the member as json.dumps writes it inside an object indented by 2
+            member = json.dumps({key: value}, indent=2, sort_keys=True, allow_nan=False)
+            parts.append("  " + member[1:-1].strip())
+    return "{\n" + ",\n".join(parts) + "\n}\n" if parts else "{}\n"

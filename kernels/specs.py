@@ -366,8 +366,8 @@ def collective_cases(
 ) -> list[Case]:
     """Collective cases for each world size: all five kernels over message sizes (1 KB .. 1 GB)."""
     if sizes is None:
-        # quick: 1 KB .. 64 MB, seven sizes (latency-bound to bandwidth-bound) per kind
-        quick_sizes = [KB, 8 * KB, 64 * KB, 512 * KB, 4 * MB, 16 * MB, 64 * MB]
+        # quick: 1 KB .. 32 MB, seven sizes (latency-bound to bandwidth-bound) per kind
+        quick_sizes = [KB, 8 * KB, 64 * KB, 512 * KB, 2 * MB, 8 * MB, 32 * MB]
         sizes = quick_sizes if quick else [KB * 4**i for i in range(11)]
     cases = []
     for world in world_sizes:
