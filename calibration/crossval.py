@@ -10,6 +10,10 @@ cross-validated (their error is reported as unknown).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sys
+
 import numpy as np
 
 from calibration.fit import FamilyFit, FitCase, Params, fit_parameters, predictions
@@ -23,34 +27,33 @@ MIN_CASES = 4
 MAD_TO_SIGMA = 1.4826
 
 
-def cross_validate(fit: FamilyFit, cases: list[FitCase], params: Params, specs: dict[str, ParamSpec],
-                   folds: int = DEFAULT_FOLDS, seed: int = 0) -> dict[str, float | int] | None:
-    """K-fold cross-validated errors of ``fit`` on ``cases`` (``params`` as fitted, used as start point).
-
-    Returns ``{median_abs_pct_err, p90_abs_pct_err, cases, folds, sigma_rel}`` or None with too few cases.
-    """
-    n = len(cases)
-    if n < MIN_CASES:
-        return None
+def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    """Held-out case indices of each of the ``min(folds, n)`` folds (a seeded shuffle, dealt round-robin)."""
     k = min(folds, n)
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[fold::k] for fold in range(k)]
+
+
+def _fold_predictions(fit: FamilyFit, cases: list[FitCase], params: Params, specs: dict[str, ParamSpec],
+                      test: np.ndarray) -> np.ndarray:
+    """Predictions of the held-out cases ``test`` by a refit of ``fit``'s free parameters on the others."""
     family = fit.family
     names = [name for name, p in fit.params.items() if p.status == "measured"]
-    order = np.random.default_rng(seed).permutation(n)
-    predicted = np.empty(n)
-    # refit each fold from the full fit's own start (never from its result: that would leak the held-out
-    # cases into the prior centre and the start point)
+    train_mask = np.ones(len(cases), dtype=bool)
+    train_mask[test] = False
+    train = [cases[i] for i in np.flatnonzero(train_mask)]
+    usable = names[: max(len(train) - 1, 0)]
+    # refit from the full fit's own start (never from its result: that would leak the held-out cases
+    # into the prior centre and the start point)
     start_params = fit.extra.get("start")
     start = {f: dict(v) for f, v in (start_params if isinstance(start_params, dict) else params).items()}
-    for fold in range(k):
-        test = order[fold::k]
-        train_mask = np.ones(n, dtype=bool)
-        train_mask[test] = False
-        train = [cases[i] for i in np.flatnonzero(train_mask)]
-        usable = names[: max(len(train) - 1, 0)]
-        values, _se, _ok, _msg, _rms = fit_parameters(train, start, family, specs, usable)
-        fold_params = {f: dict(v) for f, v in params.items()}
-        fold_params[family].update(values)
-        predicted[test] = predictions([cases[i] for i in test], fold_params)
+    values, _se, _ok, _msg, _rms = fit_parameters(train, start, family, specs, usable)
+    fold_params = {f: dict(v) for f, v in params.items()}
+    fold_params[family].update(values)
+    return predictions([cases[i] for i in test], fold_params)
+
+
+def _summary(cases: list[FitCase], predicted: np.ndarray, k: int) -> dict[str, float | int]:
     measured = np.array([c.measured_s for c in cases])
     ratio = predicted / measured
     abs_pct = np.abs(ratio - 1.0) * 100.0
@@ -58,7 +61,70 @@ def cross_validate(fit: FamilyFit, cases: list[FitCase], params: Params, specs: 
     return {
         "median_abs_pct_err": float(np.median(abs_pct)),
         "p90_abs_pct_err": float(np.percentile(abs_pct, 90)),
-        "cases": n,
+        "cases": len(cases),
         "folds": k,
         "sigma_rel": float(MAD_TO_SIGMA * np.median(log_err)),
     }
+
+
+def cross_validate(fit: FamilyFit, cases: list[FitCase], params: Params, specs: dict[str, ParamSpec],
+                   folds: int = DEFAULT_FOLDS, seed: int = 0) -> dict[str, float | int] | None:
+    """K-fold cross-validated errors of ``fit`` on ``cases`` (``params`` as fitted, used as start point).
+
+    Returns ``{median_abs_pct_err, p90_abs_pct_err, cases, folds, sigma_rel}`` or None with too few cases.
+    """
+    if len(cases) < MIN_CASES:
+        return None
+    held_out = _folds(len(cases), folds, seed)
+    predicted = np.empty(len(cases))
+    for test in held_out:
+        predicted[test] = _fold_predictions(fit, cases, params, specs, test)
+    return _summary(cases, predicted, len(held_out))
+
+
+#: What the forked workers of :func:`cross_validate_all` read (set just before the fork, cleared after).
+_SHARED: dict[str, object] = {}
+
+
+def _run_job(job: tuple[str, int]) -> tuple[str, int, np.ndarray]:
+    family, fold = job
+    fits, cases, params, specs, held = (_SHARED[k] for k in ("fits", "cases", "params", "specs", "held"))
+    test = held[family][fold]  # type: ignore[index]
+    return family, fold, _fold_predictions(fits[family], cases[family], params,  # type: ignore[index]
+                                           specs[family], test)  # type: ignore[index]
+
+
+def cross_validate_all(fits: dict[str, FamilyFit], cases: dict[str, list[FitCase]], params: Params,
+                       specs: dict[str, dict[str, ParamSpec]], folds: int = DEFAULT_FOLDS, seed: int = 0,
+                       workers: int | None = None) -> dict[str, dict[str, float | int] | None]:
+    """:func:`cross_validate` of every family in ``specs``, the folds spread over ``workers`` processes.
+
+    Each (family, fold) refit is independent of the others, so on Linux they run in forked worker
+    processes (default: one per CPU this process may use); the result is the same as one process gives.
+    """
+    held = {fam: _folds(len(cases[fam]), folds, seed) for fam in specs if len(cases[fam]) >= MIN_CASES}
+    jobs = [(fam, fold) for fam, parts in held.items() for fold in range(len(parts))]
+    # the largest families first, so the last job to finish is a short one
+    jobs.sort(key=lambda j: -len(cases[j[0]]) * len(fits[j[0]].params))
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    workers = max(1, min(workers, len(jobs)))
+    results: list[tuple[str, int, np.ndarray]]
+    if workers > 1 and sys.platform.startswith("linux"):
+        _SHARED.update(fits=fits, cases=cases, params=params, specs=specs, held=held)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = list(pool.imap_unordered(_run_job, jobs))
+        finally:
+            _SHARED.clear()
+    else:
+        results = [(fam, fold, _fold_predictions(fits[fam], cases[fam], params, specs[fam], held[fam][fold]))
+                   for fam, fold in jobs]
+    out: dict[str, dict[str, float | int] | None] = {fam: None for fam in specs}
+    for fam, parts in held.items():
+        predicted = np.empty(len(cases[fam]))
+        for family, fold, values in results:
+            if family == fam:
+                predicted[parts[fold]] = values
+        out[fam] = _summary(cases[fam], predicted, len(parts))
+    return out

@@ -160,3 +160,21 @@ def test_stderr_reported_for_fitted_parameters(calibrated):
     summary, _ = calibrated
     se = summary["families"]["memory"]["params"]["bandwidth_fraction"]["stderr"]
     assert se is not None and 0 < se < 0.05
+
+
+def test_parallel_cross_validation_equals_one_process(tmp_path):
+    """The forked (family, fold) refits give exactly what one process computing them in turn gives."""
+    from calibration.crossval import cross_validate, cross_validate_all
+    from calibration.fit import fit_all
+    from calibration.measurements import load_measurements
+    from planner.cost.registry import FAMILIES, resolved_parameters
+
+    measured = load_measurements([str(make_measurements(tmp_path / "m.json"))])
+    profile = load_profile("cpu-generic")
+    start, _, _ = resolved_parameters(profile)
+    fits, params, cases = fit_all(measured, device_figures(profile), start, profile.efficiency)
+    specs = {fam: FAMILIES[fam].param_specs(profile.efficiency) for fam in ("memory", "collective")}
+    parallel = cross_validate_all(fits, cases, params, specs, workers=2)
+    assert set(parallel) == {"memory", "collective"}
+    for fam in specs:
+        assert parallel[fam] == cross_validate(fits[fam], cases[fam], params, specs[fam])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -168,3 +169,20 @@ def test_quick_plan_covers_all_suites_and_orders_for_budget():
     assert [c.suite for c in ordered[:4]] == ["embedding", "gemm", "interaction", "memory"]
     assert all(c.suite == "collective" for c in ordered[4 : 4 + 15])
     assert sorted(c.case_id for c in ordered) == sorted(c.case_id for c in cases)
+
+
+def test_dumps_is_sorted_json_with_one_line_per_record():
+    from kernels.records import dumps
+
+    doc = {"schema_version": 1, "records": [{"b": 1, "a": [1, 2]}, {"c": {"d": 0.5}}],
+           "env": {"z": 1, "a": {"nested": [1]}}}
+    text = dumps(doc)
+    assert json.loads(text) == doc
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert '    {"a": [1, 2], "b": 1},' in lines and '    {"c": {"d": 0.5}}' in lines
+    keys = [line.split('"')[1] for line in lines if line.startswith('  "')]
+    assert keys == ["env", "records", "schema_version"]
+    assert json.loads(dumps({"records": []})) == {"records": []}
+    with pytest.raises(ValueError):
+        dumps({"records": [{"x": float("nan")}]})

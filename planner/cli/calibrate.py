@@ -38,7 +38,7 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     """Fit, cross-validate and write the calibrated profile; returns a summary (families, paths)."""
     import copy
 
-    from calibration.crossval import cross_validate
+    from calibration.crossval import cross_validate_all
     from calibration.fit import fit_all
     from calibration.measurements import load_measurements
     from calibration.profile_writer import calibrated_mapping, target_mapping
@@ -70,11 +70,12 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     start, _sigma, _status = resolved_parameters(base_profile)
     fig = device_figures(target_profile)
     fits, params, cases = fit_all(measurements, fig, start, target_profile.efficiency)
-    for family, fit in fits.items():
-        if fit.status != "measured":
-            continue
-        specs = FAMILIES[family].param_specs(target_profile.efficiency)
-        fit.cv = cross_validate(fit, cases[family], params, specs, folds=folds)
+    measured = [family for family, fit in fits.items() if fit.status == "measured"]
+    specs = {family: FAMILIES[family].param_specs(target_profile.efficiency) for family in measured}
+    cv = cross_validate_all(fits, cases, params, specs, folds=folds)
+    for family in measured:
+        fit = fits[family]
+        fit.cv = cv[family]
         if fit.cv is not None:
             fit.sigma_rel = float(fit.cv["sigma_rel"])
         elif fit.rms_log_residual is not None:
