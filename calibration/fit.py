@@ -104,7 +104,8 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
             total = gemm.linear_time_s(g, fig, p["batch"], p["in_features"], p["out_features"], dtype,
                                        backward)
             launches = gemm.LINEAR_LAUNCHES["backward" if backward else "forward"]
-            return total, g["fixed_s"] * launches
+            call = g["backward_call_s"] if backward else 0.0  # the bench's autograd.grad call
+            return total + call, g["fixed_s"] * launches + call
 
         return "gemm", gemm.LINEAR_LAUNCHES["backward" if backward else "forward"], pred_gemm
     if record.suite == "embedding":
@@ -132,7 +133,8 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
                 total, parts = interaction.dot_interaction_time_s(params["interaction"], params["gemm"], fig,
                                                                   p["batch"],
                                                                   p["features"], p["dim"], dtype, phase)
-                return total, parts["fixed_s"]
+                call = params["gemm"]["backward_call_s"] if phase == "backward" else 0.0
+                return total + call, parts["fixed_s"] + call
 
             return "interaction", interaction.DOT_LAUNCHES[phase], pred_dot
         launches_box = interaction.dcn_cross_time_s(
@@ -145,7 +147,9 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
             total, launches = interaction.dcn_cross_time_s(i, g, fig, p["batch"], p["width"], p["low_rank"],
                                                            dtype, phase)
             gemm_launches = launches - interaction.DCN_ELEMENTWISE_LAUNCHES[phase]
-            return total, gemm_launches * g["fixed_s"] + (launches - gemm_launches) * i["fixed_s"]
+            call = g["backward_call_s"] if phase == "backward" else 0.0
+            return (total + call,
+                    gemm_launches * g["fixed_s"] + (launches - gemm_launches) * i["fixed_s"] + call)
 
         return "interaction", launches_box, pred_dcn
     if record.suite == "memory" and k == "launch_overhead":

@@ -6,7 +6,8 @@ port on 127.0.0.1); under ``torchrun`` (several nodes) :func:`run_group` runs on
 Rank 0 decides, case by case, whether to run, skip (already measured) or stop (time budget), and
 broadcasts the decision so every rank issues the same collectives.
 
-Timing: a warm-up, one probe call to pick the repetition count (same on every rank), a barrier, then
+Timing: a warm-up, one probe call to pick the repetition count (same on every rank: as many as fit the
+policy's time window, at least three), a barrier, then
 per-call ``perf_counter`` times (after a CUDA synchronise on GPUs); the per-call time is the maximum
 over ranks (the slowest rank sets the pace), summarised as median, p10 and p90.
 
@@ -32,6 +33,8 @@ from kernels.timing import Timing, TimingPolicy, summarize
 #: Seconds without any message from the workers before the parent gives up on them.
 WORKER_SILENCE_S = 180.0
 _RUN, _SKIP, _STOP = 1, 2, 0
+#: Fewest timed calls of a collective case, however long one call takes.
+MIN_COLLECTIVE_REPS = 3
 
 
 def bus_factor(kernel: str, world_size: int) -> float:
@@ -168,9 +171,11 @@ def _time_case(
     elapsed = torch.tensor([time.perf_counter() - probe], dtype=torch.float64, device=device)
     dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
     per_call = max(float(elapsed.item()), 1e-7)
-    reps = int(min(policy.max_reps, max(policy.min_reps, policy.max_time_s // per_call)))
+    # as many calls as fill the policy's time window (capped at max_reps), never fewer than
+    # MIN_COLLECTIVE_REPS: a median needs a few calls
+    reps = int(min(policy.max_reps, max(policy.max_time_s / per_call, MIN_COLLECTIVE_REPS)))
     if deadline_wall is not None and time.time() > deadline_wall:
-        reps = policy.min_reps
+        reps = min(reps, policy.min_reps)
     dist.barrier()
     samples = []
     for rep in range(reps):

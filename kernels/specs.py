@@ -192,6 +192,24 @@ def _gemm(m: int, k: int, n: int, dtype: str, backward: bool = True) -> list[Cas
     return out
 
 
+def _gemm_design(count: int) -> list[Case]:
+    """``count`` seeded ``nn.Linear`` shapes over the DLRM MLP space, forward and backward each.
+
+    Batch 256..8192; inputs from the dense features (4, 13) through MLP widths to interaction outputs
+    (32..1024, or 400-odd); outputs 1 (the logit) to 1024; one in four bf16. Libraries pick different
+    kernels for narrow outputs and inputs (a weight gradient with 4 columns ran 3.6 times slower than one
+    with 16 on this project's CPU), so those edges are drawn often, not left to the hand-picked shapes.
+    """
+    rng = random.Random(QUICK_DESIGN_SEED + 2)
+    cases: list[Case] = []
+    for _ in range(count):
+        batch = rng.choice((256, 512, 1024, 2048, 4096, 8192))
+        fan_in = rng.choice((4, 8, 13, 32, 64, 128, 256, 512, 1024, rng.randint(100, 600)))
+        fan_out = rng.choice((1, 16, 32, 64, 128, 256, 512, 1024))
+        cases += _gemm(batch, fan_in, fan_out, "bf16" if rng.random() < 0.25 else "fp32")
+    return cases
+
+
 def gemm_dtypes(device_kind: str) -> tuple[str, ...]:
     """Dtypes swept for GEMMs: TF32 and FP16 only mean something on GPUs (TF32 on CPU is recorded failed)."""
     return ("fp32", "tf32", "bf16", "fp16") if device_kind == "cuda" else ("fp32", "tf32", "bf16")
@@ -200,16 +218,15 @@ def gemm_dtypes(device_kind: str) -> tuple[str, ...]:
 def gemm_cases(device_kind: str, quick: bool) -> list[Case]:
     """nn.Linear forward and backward over DLRM's tall-skinny MLP shapes and square sizes."""
     if quick:
-        # DLRM MLP shapes at batch 256..8192 and widths 1..1024, from launch-bound tiny layers to
-        # compute-bound large ones, forward and backward, fp32 and bf16 (autocast training).
-        fp32 = ((256, 13, 64), (256, 512, 256), (256, 64, 8), (512, 1024, 1), (1024, 13, 512),
-                (1024, 256, 64), (1024, 1024, 1024), (2048, 512, 256), (2048, 64, 16), (2048, 479, 1024),
-                (4096, 128, 32), (4096, 1024, 512), (8192, 512, 256), (8192, 16, 8), (8192, 256, 1))
-        bf16 = ((256, 13, 64), (256, 512, 256), (1024, 1024, 1024), (2048, 512, 256), (2048, 64, 16),
-                (4096, 128, 32), (8192, 512, 256), (8192, 1024, 64))
+        # Public DLRM MLP shapes (Criteo's 13 dense inputs, the 479- and 1024-wide top layers, the logit)
+        # and compute-bound large ones that pin the peak, forward and backward, fp32 and bf16 (autocast
+        # training); the seeded design fills the rest of the MLP space.
+        fp32 = ((256, 13, 64), (512, 1024, 1), (1024, 13, 512), (1024, 1024, 1024), (2048, 64, 16),
+                (2048, 479, 1024), (4096, 1024, 512), (8192, 512, 256), (8192, 16, 8), (8192, 256, 1))
+        bf16 = ((256, 13, 64), (1024, 1024, 1024), (2048, 512, 256), (8192, 1024, 64))
         cases = [c for m, k, n in fp32 for c in _gemm(m, k, n, "fp32")]
         cases += [c for m, k, n in bf16 for c in _gemm(m, k, n, "bf16")]
-        return _dedupe(cases + _gemm(2048, 512, 256, "tf32", backward=False))
+        return _dedupe(cases + _gemm_design(24) + _gemm(2048, 512, 256, "tf32", backward=False))
     cases: list[Case] = []
     batches = (2048, 8192, 32_768) if device_kind == "cpu" else (2048, 8192, 32_768, 65_536)
     for dtype in gemm_dtypes(device_kind):

@@ -23,7 +23,8 @@ from planner.hardware import load_profile
 
 #: True parameters used to generate the data (deliberately away from cpu-generic's defaults).
 TRUTH: dict[str, dict[str, float]] = {
-    "gemm": {"peak_fraction_fp32": 0.45, "k_half": 40.0, "fixed_s": 12e-6},
+    "gemm": {"peak_fraction_fp32": 0.45, "k_half": 40.0, "fixed_s": 12e-6,
+             "gemv_fraction": 0.3, "backward_call_s": 50e-6},
     "memory": {"bandwidth_fraction": 0.35, "cache_bandwidth_ratio": 3.0, "cache_fraction": 0.2,
                "fixed_s": 3e-6, "optimizer_fixed_s": 30e-6, "optimizer_launch_s": 6e-6},
     "embedding": {"fixed_s": 25e-6, "backward_fixed_s": 40e-6, "miss_overhead_bytes": 150.0,
@@ -54,7 +55,9 @@ def true_parameters() -> dict[str, dict[str, float]]:
 def _raw_cases() -> list[tuple[str, str, dict[str, Any]]]:
     out: list[tuple[str, str, dict[str, Any]]] = []
     for m in (256, 2048, 8192):
-        for k, n in ((13, 512), (512, 256), (256, 64), (64, 16), (1024, 1024), (3456, 1024)):
+        # 256 -> 1 is a matrix-vector product
+        for k, n in ((13, 512), (512, 256), (256, 64), (64, 16), (1024, 1024), (3456, 1024),
+                     (256, 1)):
             for kernel in ("linear_forward", "linear_backward"):
                 out.append(("gemm", kernel, {"batch": m, "in_features": k, "out_features": n}))
     for size in (1024 * 4 ** i for i in range(10)):

@@ -79,6 +79,32 @@ def test_gemm_wave_quantisation_and_skinny_shapes():
     assert tiny.parts["fixed_s"] / tiny.time_s > 0.9  # launch bound
 
 
+def test_gemm_partial_tiles_and_matrix_vector_products():
+    """A CPU's partial output tiles cost ``edge_slowdown`` full tiles; m or n of 1 streams the matrix."""
+    from planner.cost.gemm import gemm_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = dict(default_parameters(profile)["gemm"], bandwidth_fraction=10.0)  # compute bound here
+    tile_m, tile_n = fig.tile
+    m, k = 64 * tile_m * fig.compute_units, 8192
+    full = gemm_time_s(p, fig, m, tile_n, k, "fp32")[1]
+    edge = gemm_time_s(p, fig, m, tile_n // 4, k, "fp32")[1]
+    assert edge == pytest.approx(full)  # padding: a quarter-wide tile costs a whole one
+    slow = dict(p, edge_slowdown=3.0)
+    assert gemm_time_s(slow, fig, m, tile_n // 4, k, "fp32")[1] == pytest.approx(3.0 * full)
+    assert gemm_time_s(slow, fig, m, tile_n, k, "fp32")[1] == pytest.approx(full)  # no partial tile
+    # matrix-vector: no tile padding, and the stream runs at gemv_fraction of the GEMM's memory rate
+    gemv = dict(p, bandwidth_fraction=1e-3)
+    base = gemm_time_s(gemv, fig, 8192, 1, 512, "fp32")
+    slower = gemm_time_s(dict(gemv, gemv_fraction=0.25), fig, 8192, 1, 512, "fp32")
+    assert slower[2] == pytest.approx(4.0 * base[2])
+    assert base[1] == pytest.approx(2 * 8192 * 512 / (fig.peak_for("fp32") * p["peak_fraction_fp32"]
+                                                    * 512 / (512 + p["k_half"])))
+
+
 def test_embedding_small_rows_skew_and_cache():
     model = build_cost_model(load_profile("h100-sxm-80gb"))
 

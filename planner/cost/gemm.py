@@ -13,6 +13,17 @@ Memory traffic bounds the time from below (roofline)::
     memory_s  = (m*k + k*n + m*n) * elem_bytes / (memory_bandwidth * bandwidth_fraction)
     time_s    = fixed_s + max(compute_s, memory_s)
 
+Two shapes leave the tile picture. A tile only partly inside the output (``n`` not a multiple of
+``tile_n``, or ``m`` of ``tile_m``) costs ``edge_slowdown`` full tiles: CPU BLAS libraries run such edges
+with a slower remainder kernel (on this project's 2-core CPU a weight gradient with 4 or 8 output
+columns took 3.6 times as long as one with 16; GPU libraries shrink the tile instead, so 1 there).
+A matrix-vector product (``m`` or ``n`` of 1) has no tiles: it streams the matrix once, at
+``gemv_fraction`` of the memory rate (a CPU library runs it on fewer threads than a GEMM: 8 GB/s here
+where a copy streams 32 GB/s)::
+
+    gemv_s = max(2*m*n*k / (peak * eff), (m*k + k*n + m*n) * elem_bytes / (bw * bandwidth_fraction
+                                                                             * gemv_fraction))
+
 An ``nn.Linear`` backward is two GEMMs (input gradient m x k over n, weight gradient n x k over m) and
 the bias gradient, a column sum of the m x n output gradient priced as memory traffic (three launches).
 """
@@ -48,6 +59,21 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     specs["bandwidth_fraction"] = ParamSpec(
         "bandwidth_fraction", hbm, "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)",
         1e-5, 1.5, "fraction of device.hbm_bandwidth_bytes_per_s")
+    specs["edge_slowdown"] = ParamSpec(
+        "edge_slowdown", 1.0,
+        "assumed 1: a partial output tile costs one full tile (padding only); fitted where measured",
+        1.0, 50.0, "x one full tile's time")
+    specs["gemv_fraction"] = ParamSpec(
+        "gemv_fraction", 1.0,
+        "assumed 1: a matrix-vector product streams at the GEMM's memory rate; fitted where measured",
+        1e-3, 10.0, "fraction of bandwidth_fraction x memory bandwidth")
+    specs["backward_call_s"] = ParamSpec(
+        "backward_call_s", 4.0 * launch,
+        "the bench times a backward as one torch.autograd.grad call, which starts the autograd engine "
+        "besides launching the kernels; 4 x efficiency.kernel_launch_s (assumed, as "
+        "overhead.backward_start_s; fitted where measured). Only the bench's backward cases pay it: the "
+        "step model starts the engine once per step (overhead.backward_start_s)",
+        1e-8, 1e-2, "s per backward call")
     specs["fixed_s"] = ParamSpec("fixed_s", launch, launch_basis(), 1e-8, 1e-2, "s per launch")
     return specs
 
@@ -57,15 +83,22 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     """Time of one GEMM C[m,n] = A[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``."""
     if m <= 0 or n <= 0 or k <= 0:
         return p["fixed_s"], 0.0, 0.0
+    frac = p.get(f"peak_fraction_{precision}", p.get("peak_fraction_fp32", 0.5))
+    eff = frac * k / (k + p["k_half"])
+    elem = ELEM_BYTES.get(precision, 4)
+    bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    memory_s = (m * k + k * n + m * n) * elem / bandwidth
+    if min(m, n) == 1:  # matrix-vector product
+        compute_s = 2.0 * m * n * k / (fig.peak_for(precision) * eff)
+        memory_s /= p.get("gemv_fraction", 1.0)
+        return p["fixed_s"] + max(compute_s, memory_s), compute_s, memory_s
     tile_m, tile_n, resident = gemm_tiling(fig, m, n)
     units = fig.compute_units * resident
     tiles = ceil_div(m, tile_m) * ceil_div(n, tile_n)
-    waves = ceil_div(tiles, units)
-    frac = p.get(f"peak_fraction_{precision}", p.get("peak_fraction_fp32", 0.5))
-    eff = frac * k / (k + p["k_half"])
+    edges = tiles - (m // tile_m) * (n // tile_n)
+    # the edge tiles' extra time spreads over the units (and keeps the time smooth in edge_slowdown)
+    waves = ceil_div(tiles, units) + edges * (p.get("edge_slowdown", 1.0) - 1.0) / units
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
-    elem = ELEM_BYTES.get(precision, 4)
-    memory_s = (m * k + k * n + m * n) * elem / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"])
     return p["fixed_s"] + max(compute_s, memory_s), compute_s, memory_s
 
 
