@@ -26,6 +26,7 @@ TRUTH: dict[str, dict[str, float]] = {
     "gemm": {"peak_fraction_fp32": 0.45, "k_half": 40.0, "fixed_s": 12e-6,
              "gemv_fraction": 0.3, "backward_call_s": 50e-6},
     "memory": {"bandwidth_fraction": 0.35, "cache_bandwidth_ratio": 3.0, "cache_fraction": 0.2,
+               "cache_sharpness": 3.0,
                "fixed_s": 3e-6, "optimizer_fixed_s": 30e-6, "optimizer_launch_s": 6e-6},
     "embedding": {"fixed_s": 25e-6, "backward_fixed_s": 40e-6, "miss_overhead_bytes": 150.0,
                   "backward_value_passes": 6.0},

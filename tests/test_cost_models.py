@@ -105,6 +105,25 @@ def test_gemm_partial_tiles_and_matrix_vector_products():
                                                     * 512 / (512 + p["k_half"])))
 
 
+def test_memory_cache_knee_sharpness():
+    """``cache_sharpness`` 1 is the gradual C / (C + bytes) curve; a sharp knee keeps small working sets
+    at cache speed and sends large ones to memory speed."""
+    from planner.cost.memory_bound import memory_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = dict(default_parameters(profile)["memory"], fixed_s=0.0)
+    cache = p["cache_fraction"] * fig.cache_bytes
+    gradual = memory_time_s(dict(p, cache_sharpness=1.0), fig, "copy", cache)[1]["hit_fraction"]
+    assert gradual == pytest.approx(0.5)
+    sharp = dict(p, cache_sharpness=6.0)
+    assert memory_time_s(sharp, fig, "copy", cache / 4)[1]["hit_fraction"] > 0.99
+    assert memory_time_s(sharp, fig, "copy", cache * 4)[1]["hit_fraction"] < 0.01
+    assert memory_time_s(dict(p, cache_sharpness=1.0), fig, "copy", cache * 4)[1]["hit_fraction"] > 0.15
+
+
 def test_embedding_small_rows_skew_and_cache():
     model = build_cost_model(load_profile("h100-sxm-80gb"))
 

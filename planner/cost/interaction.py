@@ -3,12 +3,14 @@
 Dot interaction over ``F`` feature vectors of width ``D`` per sample: a batched product ``Z Zᵀ`` (``B``
 GEMMs of F x F over D), then the strictly lower triangle gathered (``P = B F (F-1)/2`` elements). The
 batched product is priced like the GEMM family's kernels (:mod:`planner.cost.gemm`, same fitted peak
-fraction, inner-dimension efficiency and output tile): each of the ``B`` matrices is cut into tiles, the
-``B x tiles`` tiles run in waves over the compute units, and ``batched_efficiency`` (per dtype) scales
-the GEMM family's efficiency for these tiny matrices. Each matrix also pays ``matrix_s`` of set-up (CPU
-libraries call a small GEMM per matrix; one GPU kernel covers the batch, so it is tiny there)::
+fraction and output tile, its own inner-dimension half point ``batched_k_half``): each of the ``B``
+matrices is cut into tiles, the ``B x tiles`` tiles run in waves over the compute units, and
+``batched_efficiency`` (per dtype) scales the GEMM family's efficiency for these tiny matrices. Each
+matrix also pays ``matrix_s`` of set-up (CPU libraries call a small GEMM per matrix; one GPU kernel
+covers the batch, so it is tiny there)::
 
-    bmm_s    = max(2 * waves * units * tile_m * tile_n * k / (peak[dtype] * gemm_eff(k) * batched_efficiency),
+    bmm_s    = max(2 * waves * units * tile_m * tile_n * k / (peak[dtype] * peak_fraction
+                   * k / (k + batched_k_half) * batched_efficiency),
                    bmm bytes / bw) + B * matrix_s
     forward:  one bmm (F x F over k = D), then the gather of P elements
               (P * (2 * elem + gather_bytes_per_element)) / bw                     (2 launches)
@@ -52,6 +54,11 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "libraries route tiny matrices of each dtype to different kernels", 1e-3, 10.0,
             "x the GEMM family's efficiency")
            for d in DTYPES},
+        "batched_k_half": ParamSpec(
+            "batched_k_half", 128.0,
+            "as the GEMM family's k_half (128, hardware.md 4.1); fitted on its own where measured, since "
+            "libraries run tiny batched matrices through other kernels than large GEMMs", 1.0, 1e5,
+            "elements"),
         "matrix_s": ParamSpec(
             "matrix_s", 1e-9,
             "set-up per matrix of a batched GEMM: about nothing on GPUs (one kernel for the whole batch); "
@@ -85,8 +92,9 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
     tiles = batch * ceil_div(m, tile_m) * ceil_div(n, tile_n)
     waves = ceil_div(tiles, units)
     frac = gemm_p.get(f"peak_fraction_{precision}", gemm_p.get("peak_fraction_fp32", 0.5))
-    eff = frac * k / (k + gemm_p["k_half"]) * p.get(f"batched_efficiency_{precision}",
-                                                     p.get("batched_efficiency_fp32", 1.0))
+    k_half = p.get("batched_k_half", gemm_p["k_half"])
+    eff = frac * k / (k + k_half) * p.get(f"batched_efficiency_{precision}",
+                                          p.get("batched_efficiency_fp32", 1.0))
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
     memory_s = batch * (m * k + k * n + m * n) * ELEM_BYTES.get(precision, 4) / bandwidth
     return max(compute_s, memory_s) + batch * p["matrix_s"], compute_s, memory_s
