@@ -36,7 +36,9 @@ class EmbeddingOp:
     """Pooled lookups of one table shard: ``batch`` bags of ``pooling`` rows of width ``dim``.
 
     ``phase`` is ``forward`` (gather + sum) or ``backward`` (sparse gradient + optimizer update of the
-    unique rows touched). ``zipf_exponent`` is 0 for uniform access.
+    unique rows touched). ``zipf_exponent`` is 0 for uniform access. ``cache_share`` is the fraction of
+    the device's cache (and address-translation reach) the table's rows keep between its own lookups: 1
+    for a table alone (a benchmark), less in a step whose other tables compete for the same cache.
     """
 
     rows: int
@@ -47,6 +49,7 @@ class EmbeddingOp:
     phase: Phase
     optimizer: str = "sgd"
     zipf_exponent: float = 0.0
+    cache_share: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,28 @@ def test_memory_cache_knee_sharpness():
     assert memory_time_s(dict(p, cache_sharpness=1.0), fig, "copy", cache * 4)[1]["hit_fraction"] > 0.15
 
 
+def test_tables_of_one_step_share_the_cache():
+    """Tables that fit together keep the whole cache; beyond it each keeps a share (Che's approximation)
+    that fills the cache, hot (small, often looked-up) tables a larger one, and a shared table is slower."""
+    from planner.cost.embedding import cache_shares, embedding_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = default_parameters(profile)["embedding"]
+    cache = p["cache_fraction"] * fig.cache_bytes
+    rows_fit = int(cache / 4 / (64 * 4))  # four 64-float tables filling a quarter of the cache each
+    assert cache_shares(p, fig, [(rows_fit, 64, 4, 8192.0)] * 4) == [1.0] * 4
+    big = int(cache / (64 * 4))  # each table alone fills the cache
+    shares = cache_shares(p, fig, [(big, 64, 4, 8192.0), (big, 64, 4, 81920.0), (big // 100, 64, 4, 8192.0)])
+    assert sum(s * cache for s in shares) == pytest.approx(cache, rel=1e-3)
+    assert shares[1] > shares[0]  # looked up ten times as often: more of it stays
+    alone = embedding_time_s(p, fig, big, 64, 20, 4096, 4, "forward")[0]
+    shared = embedding_time_s(p, fig, big, 64, 20, 4096, 4, "forward", cache_share=shares[0])[0]
+    assert shared > alone
+
+
 def test_embedding_small_rows_skew_and_cache():
     model = build_cost_model(load_profile("h100-sxm-80gb"))
 

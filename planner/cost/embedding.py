@@ -212,10 +212,11 @@ def unique_rows(rows: int, lookups: float, zipf_exponent: float = 0.0) -> float:
 
 
 def translation_hit_fraction(p: Mapping[str, float], kind: str, rows: float, rbytes: float,
-                             zipf_exponent: float) -> float:
-    """Fraction of row accesses whose page translation is in the TLB (see the module docstring)."""
+                             zipf_exponent: float, share: float = 1.0) -> float:
+    """Fraction of row accesses whose page translation is in the TLB (see the module docstring); the
+    table keeps ``share`` of the TLB's entries."""
     page = TRANSLATION_PAGE_BYTES.get(kind, GPU_TRANSLATION_PAGE_BYTES)
-    entries = p["translation_entries"]
+    entries = max(p["translation_entries"] * share, 1.0)
     table_bytes = rows * rbytes
     reach = entries * page
     if table_bytes <= reach:
@@ -232,18 +233,22 @@ def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
 def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim: int, pooling: float,
                      batch: int, elem_bytes: int, phase: str, optimizer: str = "sgd",
                      zipf_exponent: float = 0.0, footprint_rows: float | None = None,
-                     ) -> tuple[float, dict[str, float]]:
+                     cache_share: float = 1.0) -> tuple[float, dict[str, float]]:
     """Time of one embedding-bag op in seconds, and its parts (fixed, cache, memory, overhead).
 
     ``footprint_rows`` is the number of distinct rows the access stream touches over many steps (default
     ``rows``: training draws new batches); a benchmark rotating a few batches touches fewer.
+    ``cache_share`` scales the cache and the translation reach the table has to itself (see
+    :func:`cache_shares`).
     """
     lookups = batch * pooling
     rbytes = row_bytes(dim, elem_bytes, fig.access_bytes)
     footprint = float(rows if footprint_rows is None else min(rows, max(footprint_rows, 1.0)))
-    cached_rows = p["cache_fraction"] * fig.cache_bytes / rbytes
+    share = min(max(cache_share, 0.0), 1.0)
+    cached_rows = p["cache_fraction"] * fig.cache_bytes * share / rbytes
     hit = hit_fraction(footprint, cached_rows, zipf_exponent)
-    walk = (1.0 - translation_hit_fraction(p, fig.kind, rows, rbytes, zipf_exponent)) * p["page_walk_bytes"]
+    walk = (1.0 - translation_hit_fraction(p, fig.kind, rows, rbytes, zipf_exponent, share)) \
+        * p["page_walk_bytes"]
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     row_cost = (1.0 - hit) + hit / p["cache_bandwidth_ratio"]  # memory-rate bytes per row byte
     fault_s = 0.0
@@ -284,6 +289,41 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
     total = fixed + rows_s + overhead_s + stream_s + fault_s
     return total, {"fixed_s": fixed, "rows_s": rows_s, "lookup_overhead_s": overhead_s,
                    "stream_s": stream_s, "page_fault_s": fault_s, "hit_fraction": hit}
+
+
+def cache_shares(p: Mapping[str, float], fig: DeviceFigures, tables: list[tuple[float, int, int, float]],
+                 ) -> list[float]:
+    """The share of the cache each of a step's tables keeps, from ``(rows, dim, elem_bytes, lookups)``.
+
+    Between two lookups of one table a step looks up every other table on the device, so the tables
+    share the cache (and the TLB). With least-recently-used replacement a row stays cached while it is
+    looked up again within the cache's characteristic time ``T`` (Che's approximation): a row of a table
+    looked up ``lookups / rows`` times per step (uniform over its rows) is resident with probability
+    ``1 - exp(-lookups / rows * T)``, and ``T`` fills the cache::
+
+        sum_i rows_i * row_bytes_i * (1 - exp(-lookups_i / rows_i * T)) = cache_fraction * cache_bytes
+
+    A table's share is its resident bytes over the cache. Tables that fit together keep the whole cache
+    each (share 1). Skewed ids make hot rows hotter than this uniform rate; the share is an upper bound
+    on the cache such a table needs, and its hot rows then get the hit fraction of :func:`hit_fraction`.
+    """
+    cache = p["cache_fraction"] * fig.cache_bytes
+    sizes = [rows * row_bytes(dim, elem, fig.access_bytes) for rows, dim, elem, _ in tables]
+    if cache <= 0 or sum(sizes) <= cache:
+        return [1.0] * len(tables)
+    rates = [lookups / max(rows, 1.0) for rows, _, _, lookups in tables]
+
+    def resident(t: float) -> float:
+        return sum(size * -math.expm1(-rate * t) for size, rate in zip(sizes, rates, strict=True))
+
+    lo, hi = 0.0, 1.0
+    while resident(hi) < cache and hi < 1e30:
+        hi *= 2.0
+    for _ in range(60):  # bisection on the characteristic time
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if resident(mid) < cache else (lo, mid)
+    t = 0.5 * (lo + hi)
+    return [min(1.0, size * -math.expm1(-rate * t) / cache) for size, rate in zip(sizes, rates, strict=True)]
 
 
 def launches_for(phase: str, optimizer: str) -> int:

@@ -157,9 +157,15 @@ class AnalyticCostModel:
     def _embedding(self, op: EmbeddingOp) -> Estimate:
         total, parts = embedding.embedding_time_s(
             self.params["embedding"], self.figures, op.rows, op.dim, op.pooling, op.batch, op.elem_bytes,
-            op.phase, op.optimizer, op.zipf_exponent)
+            op.phase, op.optimizer, op.zipf_exponent, cache_share=op.cache_share)
         return Estimate(total, self.sigma["embedding"], embedding.launches_for(op.phase, op.optimizer),
                         "embedding", parts)
+
+    def embedding_cache_shares(self, ops: list[EmbeddingOp]) -> list[float]:
+        """The cache share of each table of ``ops`` (one op per table) when one step looks them all up."""
+        tables = [(float(op.rows), int(op.dim), int(op.elem_bytes), float(op.batch * op.pooling))
+                  for op in ops]
+        return embedding.cache_shares(self.params["embedding"], self.figures, tables)
 
     def _interaction(self, op: InteractionOp) -> Estimate:
         total, parts = interaction.dot_interaction_time_s(

@@ -207,8 +207,14 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
 
     fwd_ops, bwd_ops, dp_bwd_ops, dp_update_ops = [], [], [], []
     bwd_groups: list[list] = []
-    for shard in dclass.shards:
-        f, bw = shard_ops(workload, shard, profile)
+    shard_op_lists = [shard_ops(workload, shard, profile) for shard in dclass.shards]
+    shares_of = getattr(cost, "embedding_cache_shares", None)
+    if shares_of is not None and shard_op_lists:  # the device's tables share its cache within a step
+        shares = shares_of([f[0] for f, _ in shard_op_lists])
+        shard_op_lists = [([replace(f[0], cache_share=share), *f[1:]], [replace(bw[0], cache_share=share),
+                                                                         *bw[1:]])
+                          for (f, bw), share in zip(shard_op_lists, shares, strict=True)]
+    for shard, (f, bw) in zip(dclass.shards, shard_op_lists, strict=True):
         fwd_ops.extend(f)
         if shard.kind == "data":
             dp_bwd_ops.extend(bw[:-1])
