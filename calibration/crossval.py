@@ -1,7 +1,8 @@
 """K-fold cross-validation of a family fit: how far off its predictions are on cases it was not fitted to.
 
-The cases are shuffled with a fixed seed and split into ``k`` folds (``k = min(folds, cases)``); each fold
-is predicted by a fit on the others, refitting the same free parameters from the same starts. Reported:
+The distinct cases are shuffled with a fixed seed and split into ``k`` folds (``k = min(folds, cases)``;
+a case measured in several files keeps all its records in one fold); each fold is predicted by a fit on
+the others, refitting the same free parameters from the same starts. Reported:
 median and 90th-percentile absolute percentage error ``|predicted / measured - 1| * 100`` and the
 lognormal spread ``sigma_rel = 1.4826 * median |log(predicted / measured)|`` (a robust one-sigma log error,
 used by the simulator as per-kernel variability). Families with fewer than ``MIN_CASES`` cases are not
@@ -27,11 +28,20 @@ MIN_CASES = 4
 MAD_TO_SIGMA = 1.4826
 
 
-def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
-    """Held-out case indices of each of the ``min(folds, n)`` folds (a seeded shuffle, dealt round-robin)."""
-    k = min(folds, n)
-    order = np.random.default_rng(seed).permutation(n)
-    return [order[fold::k] for fold in range(k)]
+def _folds(cases: list[FitCase], folds: int, seed: int) -> list[np.ndarray]:
+    """Held-out case indices of each of the ``min(folds, distinct cases)`` folds.
+
+    The distinct cases (``case_id``) are shuffled with ``seed`` and dealt round-robin; the records of a
+    case measured in several files stay in one fold, so no fold is predicted from a copy of itself.
+    """
+    ids = sorted({c.record.case_id for c in cases})
+    k = min(folds, len(ids))
+    order = np.random.default_rng(seed).permutation(len(ids))
+    fold_of = {ids[j]: position % k for position, j in enumerate(order)}
+    members: list[list[int]] = [[] for _ in range(k)]
+    for i, c in enumerate(cases):
+        members[fold_of[c.record.case_id]].append(i)
+    return [np.array(m, dtype=int) for m in members]
 
 
 def _fold_predictions(fit: FamilyFit, cases: list[FitCase], params: Params, specs: dict[str, ParamSpec],
@@ -75,7 +85,7 @@ def cross_validate(fit: FamilyFit, cases: list[FitCase], params: Params, specs: 
     """
     if len(cases) < MIN_CASES:
         return None
-    held_out = _folds(len(cases), folds, seed)
+    held_out = _folds(cases, folds, seed)
     predicted = np.empty(len(cases))
     for test in held_out:
         predicted[test] = _fold_predictions(fit, cases, params, specs, test)
@@ -102,7 +112,7 @@ def cross_validate_all(fits: dict[str, FamilyFit], cases: dict[str, list[FitCase
     Each (family, fold) refit is independent of the others, so on Linux they run in forked worker
     processes (default: one per CPU this process may use); the result is the same as one process gives.
     """
-    held = {fam: _folds(len(cases[fam]), folds, seed) for fam in specs if len(cases[fam]) >= MIN_CASES}
+    held = {fam: _folds(cases[fam], folds, seed) for fam in specs if len(cases[fam]) >= MIN_CASES}
     jobs = [(fam, fold) for fam, parts in held.items() for fold in range(len(parts))]
     # the largest families first, so the last job to finish is a short one
     jobs.sort(key=lambda j: -len(cases[j[0]]) * len(fits[j[0]].params))

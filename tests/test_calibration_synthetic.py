@@ -182,3 +182,21 @@ def test_parallel_cross_validation_equals_one_process(tmp_path):
     assert set(parallel) == {"memory", "collective"}
     for fam in specs:
         assert parallel[fam] == cross_validate(fits[fam], cases[fam], params, specs[fam])
+
+
+def test_folds_keep_a_case_measured_twice_together(tmp_path):
+    """Records of one case from two files share a fold: a fold is never predicted from its own copy."""
+    from calibration.crossval import _folds
+    from calibration.fit import build_cases
+    from calibration.measurements import load_measurements
+
+    first = make_measurements(tmp_path / "a.json", seed=1)
+    second = make_measurements(tmp_path / "b.json", seed=2)
+    measured = load_measurements([str(first), str(second)])
+    cases = build_cases(measured, device_figures(load_profile("cpu-generic")))["memory"]
+    folds = _folds(cases, 5, 0)
+    assert sorted(i for f in folds for i in f) == list(range(len(cases)))
+    for fold in folds:
+        held = {cases[i].record.case_id for i in fold}
+        rest = {c.record.case_id for j, c in enumerate(cases) if j not in set(fold)}
+        assert held and not held & rest
