@@ -311,14 +311,16 @@ def measure_training_steps(
     threads: int | None = None,
     batch_size: int | None = None,
     rotate: int | None = None,
+    windows: int | None = None,
 ) -> dict[str, Any]:
     """Time whole training steps (forward, backward, optimizer update) of the reference DLRM.
 
     Args:
         workload: a ``planner.model.Workload`` (duck-typed).
         device: ``"cpu"`` or ``"cuda[:N]"``.
-        steps: timed steps per window (exactly this many); on a CPU two windows are timed, apart, and
-            the one with the lower median kept, as the bench's two passes do.
+        steps: timed steps per window (exactly this many); the window with the lower median is kept,
+            as the bench's passes do.
+        windows: windows timed, one after another (default: 2 on a CPU, 1 on a GPU).
         warmup: untimed steps first.
         seed: seeds the model initialisation and the generated batches.
         threads: CPU threads for torch (``torch.set_num_threads``); default: leave as is.
@@ -346,6 +348,7 @@ def measure_training_steps(
     if threads is not None:
         torch.set_num_threads(int(threads))
     cuda = str(device).startswith("cuda")
+    windows_wanted = int(windows) if windows is not None else (1 if cuda else 2)
     if not cuda:
         from kernels.malloc import pin_steady_state
 
@@ -400,7 +403,7 @@ def measure_training_steps(
             device,
             TimingPolicy(warmup=1, min_reps=fwd_steps, max_reps=fwd_steps, max_time_s=float("inf")),
         )
-        if not cuda:  # a second window, as the bench's second pass: keep the faster (see merge_passes)
+        for _ in range(max(1, windows_wanted) - 1):  # as the bench's passes: keep the faster
             windows.append(measure(step, device, TimingPolicy(warmup=1, min_reps=steps, max_reps=steps,
                                                               max_time_s=float("inf"))))
         timing = min(windows, key=lambda t: t.median_s)

@@ -73,3 +73,23 @@ def test_validate_reports_the_host_speed_change_since_calibration(cli, tmp_path)
     predicted, measured = doc["predicted"]["step_time_s"], doc["measured"]["step_time_s"]
     assert doc["error_pct"] == (predicted - measured) / measured * 100.0  # the headline is never adjusted
     assert abs(doc["error_pct_speed_adjusted"] - (predicted * ratio - measured) / measured * 100.0) < 1e-9
+
+
+def test_rounds_keep_the_fastest_round_of_each_workload():
+    pytest.importorskip("torch")
+    from planner.hardware import load_profile
+    from planner.sim.validation import validate_rounds
+    from planner.workload import load_workload
+
+    root = Path(__file__).resolve().parents[1]
+    tiny = load_workload("tiny")
+    seen = []
+    rows = validate_rounds([tiny, tiny], load_profile(str(root / "examples" / "cpu-calibrated.yaml")), "cpu",
+                           rounds=2, progress=lambda r, i, row: seen.append((r, i)), steps=2, warmup=1,
+                           sim_steps=2)
+    assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]  # round by round over the whole set
+    for row in rows:
+        times = row["measured"]["round_medians_s"]
+        assert len(times) == 2 and row["measured"]["step_time_s"] == min(times)
+        expected = (row["predicted"]["step_time_s"] / min(times) - 1) * 100
+        assert row["error_pct"] == pytest.approx(expected)
