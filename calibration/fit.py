@@ -40,7 +40,8 @@ OVERHEAD_FAMILIES = ("memory",)
 OVERHEAD_KERNELS = ("copy", "elementwise", "h2d", "d2h")
 #: Parameters of later families that start from (and, when the data cannot move them, keep) the memory
 #: family's fit: the same memory system serves GEMM operands, embedding rows and interaction tensors.
-SHARED_FROM_MEMORY = ("bandwidth_fraction", "cache_bandwidth_ratio", "cache_fraction", "page_fault_s")
+SHARED_FROM_MEMORY = ("bandwidth_fraction", "cache_bandwidth_ratio", "cache_fraction", "cache_sharpness",
+                      "page_fault_s")
 #: Families that take the memory system's parameters as fitted (streaming GEMM operands and interaction
 #: tensors); the embedding family only starts from them, since random row access behaves differently.
 SHARED_FIXED_FAMILIES = ("gemm", "interaction")
@@ -374,6 +375,15 @@ def fit_family(family: str, cases: list[FitCase], params: Params, specs: dict[st
     names = [n for n in free_parameters(cases, params, family, specs) if n not in fixed]
     start = {k: dict(v) for k, v in params.items()}
     values, stderr, ok, message, rms = fit_parameters(cases, params, family, specs, names)
+    # A parameter flat at the start (behind a roofline kink the start sits on the other side of) can
+    # matter at the fitted point: fit once more, from there, with every parameter sensitive there too.
+    fitted_params = {k: dict(v) for k, v in params.items()}
+    fitted_params[family].update(values)
+    more = [n for n in free_parameters(cases, fitted_params, family, specs)
+            if n not in fixed and n not in names]
+    if more:
+        names = [n for n in specs if n in names or n in more][: max(len(cases) - 1, 0)]
+        values, stderr, ok, message, rms = fit_parameters(cases, fitted_params, family, specs, names)
     fitted = {n: ParamFit(values[n], stderr.get(n), "measured") if n in values
               else ParamFit(params[family][n], None, "datasheet") for n in specs}
     fit = FamilyFit(family, "measured", fitted, cases=len(cases), converged=ok, message=message,

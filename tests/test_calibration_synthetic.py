@@ -47,7 +47,7 @@ def true_parameters() -> dict[str, dict[str, float]]:
     for family, values in TRUTH.items():
         params[family].update(values)
     for family in ("gemm", "embedding", "interaction"):
-        for name in ("bandwidth_fraction", "cache_bandwidth_ratio", "cache_fraction"):
+        for name in ("bandwidth_fraction", "cache_bandwidth_ratio", "cache_fraction", "cache_sharpness"):
             if name in params[family]:
                 params[family][name] = TRUTH["memory"][name]
     return params

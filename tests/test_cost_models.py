@@ -105,6 +105,22 @@ def test_gemm_partial_tiles_and_matrix_vector_products():
                                                     * 512 / (512 + p["k_half"])))
 
 
+def test_gemm_output_beyond_the_cache_pays_its_write_cost():
+    from planner.cost.gemm import gemm_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = dict(default_parameters(profile)["gemm"], cache_sharpness=8.0)
+    big, small = 64 * fig.cache_bytes, fig.cache_bytes / 64  # output bytes far beyond / well inside
+    m_big, m_small = int(big / 4 / 256), int(small / 4 / 256)
+    for m, grows in ((m_big, True), (m_small, False)):
+        one = gemm_time_s(dict(p, output_write_cost=1.0), fig, m, 256, 2, "fp32")[2]
+        three = gemm_time_s(dict(p, output_write_cost=3.0), fig, m, 256, 2, "fp32")[2]
+        assert (three > 2.5 * one) if grows else (three == pytest.approx(one, rel=1e-3))
+
+
 def test_memory_cache_knee_sharpness():
     """``cache_sharpness`` 1 is the gradual C / (C + bytes) curve; a sharp knee keeps small working sets
     at cache speed and sends large ones to memory speed."""

@@ -7,10 +7,16 @@ gets a smaller tile with several resident per unit (:func:`planner.cost.params.g
 inner dimension ``k`` lowers the efficiency further (``k / (k + k_half)``: prologue and epilogue of each
 tile are not amortised), which is what makes tall-skinny DLRM layers reach only 0.3-0.5 of peak
 (hardware.md 4.1).
-Memory traffic bounds the time from below (roofline)::
+Memory traffic bounds the time from below (roofline); the operands' working set is served by the cache
+as far as the memory family's capacity-miss curve says (``hit``, :func:`planner.cost.params.cache_hit`,
+with the memory family's fitted cache parameters), and an output written beyond the cache costs
+``output_write_cost`` times its bytes (write-allocate traffic; on this project's CPU also the page faults
+MKL takes on its fresh buffers: an addmm into a new 16 MB output took 780 faults and 2.1 ms, into a
+preallocated one 1.3 ms)::
 
     compute_s = 2 * waves * units * tile_m * tile_n * k / (peak[dtype] * peak_fraction * k / (k + k_half))
-    memory_s  = (m*k + k*n + m*n) * elem_bytes / (memory_bandwidth * bandwidth_fraction)
+    memory_s  = ((m*k + k*n) * (hit / cache_ratio + 1 - hit)
+                 + m*n * (hit / cache_ratio + (1 - hit) * output_write_cost)) * elem / (bw * bw_fraction)
     time_s    = fixed_s + max(compute_s, memory_s)
 
 Two shapes leave the tile picture. A tile only partly inside the output (``n`` not a multiple of
@@ -32,7 +38,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec, ceil_div, gemm_tiling, launch_basis
+from planner.cost.params import (
+    ELEM_BYTES,
+    DeviceFigures,
+    ParamSpec,
+    cache_hit,
+    cache_sharpness_spec,
+    ceil_div,
+    gemm_tiling,
+    launch_basis,
+    memory_system_specs,
+)
 from planner.model import EfficiencySpec
 
 FAMILY = "gemm"
@@ -59,6 +75,14 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     specs["bandwidth_fraction"] = ParamSpec(
         "bandwidth_fraction", hbm, "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)",
         1e-5, 1.5, "fraction of device.hbm_bandwidth_bytes_per_s")
+    system = memory_system_specs(efficiency)
+    specs["cache_bandwidth_ratio"] = system["cache_bandwidth_ratio"]
+    specs["cache_fraction"] = system["cache_fraction"]
+    specs["cache_sharpness"] = cache_sharpness_spec()
+    specs["output_write_cost"] = ParamSpec(
+        "output_write_cost", 1.0,
+        "assumed 1: an output written beyond the cache streams at the memory rate; fitted where measured",
+        0.5, 50.0, "x output bytes at the memory rate")
     specs["edge_slowdown"] = ParamSpec(
         "edge_slowdown", 1.0,
         "assumed 1: a partial output tile costs one full tile (padding only); fitted where measured",
@@ -87,7 +111,10 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     eff = frac * k / (k + p["k_half"])
     elem = ELEM_BYTES.get(precision, 4)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
-    memory_s = (m * k + k * n + m * n) * elem / bandwidth
+    hit = cache_hit(p, fig, (m * k + k * n + m * n) * elem)
+    per_byte = hit / p.get("cache_bandwidth_ratio", 1.0) + (1.0 - hit)
+    out_per_byte = hit / p.get("cache_bandwidth_ratio", 1.0) + (1.0 - hit) * p.get("output_write_cost", 1.0)
+    memory_s = ((m * k + k * n) * per_byte + m * n * out_per_byte) * elem / bandwidth
     if min(m, n) == 1:  # matrix-vector product
         compute_s = 2.0 * m * n * k / (fig.peak_for(precision) * eff)
         memory_s /= p.get("gemv_fraction", 1.0)

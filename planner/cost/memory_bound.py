@@ -26,7 +26,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
-from planner.cost.params import DeviceFigures, ParamSpec, launch_basis, memory_system_specs, page_fault_spec
+from planner.cost.params import (
+    DeviceFigures,
+    ParamSpec,
+    cache_hit,
+    cache_sharpness_spec,
+    launch_basis,
+    memory_system_specs,
+    page_fault_spec,
+)
 from planner.model import EfficiencySpec
 
 FAMILY = "memory"
@@ -64,10 +72,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "(4 ops) defaults to OPTIMIZER_LAUNCHES x kernel_launch_s as before (fitted)",
             1e-8, 1e-2, "s per element-wise op of an optimizer step"),
         "page_fault_s": page_fault_spec(),
-        "cache_sharpness": ParamSpec(
-            "cache_sharpness", 1.0,
-            "assumed 1: the gradual capacity-miss curve C / (C + bytes); fitted where measured",
-            0.3, 10.0, "x exponent of bytes / cache"),
+        "cache_sharpness": cache_sharpness_spec(),
     }
 
 
@@ -91,13 +96,7 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
             fault_s = temporary / PAGE_BYTES * p["page_fault_s"]
     else:
         fixed = p["fixed_s"]
-    cache = p["cache_fraction"] * fig.cache_bytes
-    if nbytes <= 0:
-        hit = 1.0
-    elif cache <= 0:  # no cache in the profile
-        hit = 0.0
-    else:
-        hit = 1.0 / (1.0 + (nbytes / cache) ** p.get("cache_sharpness", 1.0))
+    hit = cache_hit(p, fig, nbytes)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     transfer_s = nbytes * (hit / p["cache_bandwidth_ratio"] + (1.0 - hit)) / bandwidth
     return fixed + transfer_s + fault_s, {"fixed_s": fixed, "transfer_s": transfer_s,

@@ -154,6 +154,25 @@ def memory_system_specs(efficiency: Any) -> dict[str, ParamSpec]:
     }
 
 
+def cache_sharpness_spec() -> ParamSpec:
+    """The steepness of the capacity-miss knee of :func:`cache_hit` (the memory family fits it first)."""
+    return ParamSpec(
+        "cache_sharpness", 1.0,
+        "assumed 1: the gradual capacity-miss curve C / (C + bytes); fitted where measured",
+        0.3, 10.0, "x exponent of bytes / cache")
+
+
+def cache_hit(p: Any, fig: DeviceFigures, working_set_bytes: float) -> float:
+    """Fraction of a working set's traffic served by the cache: ``1 / (1 + (bytes / C)^cache_sharpness)``
+    with ``C = cache_fraction x cache bytes`` (0 without a cache, 1 for an empty working set)."""
+    cache = p.get("cache_fraction", 0.0) * fig.cache_bytes
+    if working_set_bytes <= 0:
+        return 1.0
+    if cache <= 0:
+        return 0.0
+    return 1.0 / (1.0 + (working_set_bytes / cache) ** p.get("cache_sharpness", 1.0))
+
+
 def page_fault_spec() -> ParamSpec:
     """The first-touch page-fault cost of freshly mapped host memory (CPU families)."""
     return ParamSpec(
