@@ -263,8 +263,11 @@ def _solve(cases: list[FitCase], params: Params, family: str, names: list[str],
 
 
 def fit_parameters(cases: list[FitCase], params: Params, family: str, specs: dict[str, ParamSpec],
-                   names: list[str]) -> tuple[dict[str, float], dict[str, float | None], bool, str, float]:
-    """Fit ``names`` of ``family`` to ``cases`` from two starts; returns values, stderrs, ok, message, rms."""
+                   names: list[str], *, only_this_start: bool = False,
+                   ) -> tuple[dict[str, float], dict[str, float | None], bool, str, float]:
+    """Fit ``names`` of ``family`` to ``cases`` from several starts (``params``, rescaled, and shifted
+    across roofline kinks; only ``params`` with ``only_this_start``); returns values, stderrs, ok,
+    message, rms."""
     if not names:
         res = _log_predictions(cases, params) - np.log([c.measured_s for c in cases])
         return {}, {}, True, "no free parameters", float(np.sqrt(np.mean(res ** 2)))
@@ -291,7 +294,7 @@ def fit_parameters(cases: list[FitCase], params: Params, family: str, specs: dic
         for n in rates:
             shifted[family][n] = min(max(rescaled[family][n] * factor, specs[n].lower), specs[n].upper)
         starts.append(shifted)
-    for start in starts:
+    for start in starts[:1] if only_this_start else starts:
         x, result = _solve(cases, start, family, names, specs, prior)
         if best is None or result.cost < best[1].cost:  # type: ignore[attr-defined]
             best = (x, result)
@@ -383,7 +386,8 @@ def fit_family(family: str, cases: list[FitCase], params: Params, specs: dict[st
             if n not in fixed and n not in names]
     if more:
         names = [n for n in specs if n in names or n in more][: max(len(cases) - 1, 0)]
-        values, stderr, ok, message, rms = fit_parameters(cases, fitted_params, family, specs, names)
+        values, stderr, ok, message, rms = fit_parameters(cases, fitted_params, family, specs, names,
+                                                          only_this_start=True)
     fitted = {n: ParamFit(values[n], stderr.get(n), "measured") if n in values
               else ParamFit(params[family][n], None, "datasheet") for n in specs}
     fit = FamilyFit(family, "measured", fitted, cases=len(cases), converged=ok, message=message,
