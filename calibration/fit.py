@@ -54,12 +54,14 @@ FAMILY_SUITES = {"gemm": "gemm", "embedding": "embedding", "interaction": "inter
 
 @dataclass(frozen=True)
 class FitCase:
-    """One successful measurement of a family: measured median seconds, launches and its predictor."""
+    """One successful measurement of a family: measured median seconds, launches and its predictor;
+    embedding cases also carry their op's parameter-independent inputs for a vectorised fit."""
 
     record: Record
     measured_s: float
     launches: int
     predict: Predictor
+    batch_op: tuple | None = None
 
 
 @dataclass
@@ -126,7 +128,8 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
                                                       phase, optimizer, zipf, footprint)
             return total, parts["fixed_s"]
 
-        return "embedding", launches, pred_emb
+        op = (p["rows"], p["dim"], p["pooling"], p["batch"], elem, phase, optimizer, zipf, footprint, 1.0)
+        return "embedding", launches, pred_emb, (fig, op)
     if record.suite == "interaction":
         phase = "forward" if k.endswith("forward") else "backward"
         if k.startswith("dot"):
@@ -193,8 +196,9 @@ def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, l
         found = _case(record, fig)
         if found is None:
             continue
-        family, launches, predictor = found
-        out[family].append(FitCase(record, float(record.median_s or 0.0), launches, predictor))
+        family, launches, predictor = found[:3]
+        batch_op = found[3] if len(found) > 3 else None
+        out[family].append(FitCase(record, float(record.median_s or 0.0), launches, predictor, batch_op))
     return out
 
 
@@ -210,7 +214,29 @@ def _with(params: Params, family: str, names: list[str], values: np.ndarray) -> 
     return out
 
 
+#: Vectorised embedding batches of the case lists a fit is working on (the list itself, its batch).
+_BATCHES: list[tuple[list[FitCase], embedding.EmbeddingBatch]] = []
+
+
+def _embedding_batch(cases: list[FitCase]) -> embedding.EmbeddingBatch | None:
+    """The cases' :class:`~planner.cost.embedding.EmbeddingBatch` when every one carries its op."""
+    for held, batch in _BATCHES:
+        if held is cases:
+            return batch
+    if not cases or any(c.batch_op is None for c in cases):
+        return None
+    fig = cases[0].batch_op[0]  # type: ignore[index]
+    batch = embedding.embedding_batch(fig, [c.batch_op[1] for c in cases])  # type: ignore[index]
+    _BATCHES.append((cases, batch))
+    del _BATCHES[:-8]  # the lists of the last few fits
+    return batch
+
+
 def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
+    batch = _embedding_batch(cases)
+    if batch is not None:  # the same formula, all cases at once (tested against the per-case one)
+        fig = cases[0].batch_op[0]  # type: ignore[index]
+        return np.log(np.maximum(embedding.embedding_times(params["embedding"], fig, batch), 1e-30))
     return np.array([math.log(max(c.predict(params)[0], 1e-30)) for c in cases])
 
 

@@ -305,3 +305,28 @@ def test_dot_interaction_on_a_gpu_is_bound_by_memory_not_by_padded_tiles():
     # 8192 products of 27 x 27 over 128: 1.5 GFLOP but 123 MB of traffic: memory bound on an H100
     assert est.parts["compute_s"] < est.parts["memory_s"]
     assert est.time_s < 200e-6
+
+
+@pytest.mark.parametrize("name", ["cpu-generic", "h100-sxm-80gb"])
+def test_vectorised_embedding_times_equal_the_per_op_formula(name):
+    """The fit's vectorised embedding model gives exactly what :func:`embedding_time_s` gives per op."""
+    import itertools
+
+    from planner.cost.embedding import embedding_batch, embedding_time_s, embedding_times
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile(name)
+    fig = device_figures(profile)
+    p = dict(default_parameters(profile)["embedding"], update_row_bytes_sgd=300.0, page_fault_s=2e-6)
+    ops = []
+    for rows, dim, pooling, batch, elem, zipf in itertools.product(
+            (300, 50_000, 4_000_000), (8, 64), (1.0, 20.0), (256, 8192), (2, 4), (0.0, 0.8, 1.0, 1.2)):
+        for phase, optimizer in (("forward", "none"), ("backward", "sgd"), ("backward", "adagrad"),
+                                 ("backward", "rowwise_adagrad")):
+            footprint = None if dim == 8 else rows / 3
+            share = 0.4 if zipf else 1.0
+            ops.append((rows, dim, pooling, batch, elem, phase, optimizer, zipf, footprint, share))
+    vector = embedding_times(p, fig, embedding_batch(fig, ops))
+    scalar = np.array([embedding_time_s(p, fig, *op)[0] for op in ops])
+    assert np.allclose(vector, scalar, rtol=1e-12, atol=0.0)

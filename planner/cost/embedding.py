@@ -43,7 +43,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 from planner.cost.params import (
     DeviceFigures,
@@ -331,3 +334,145 @@ def launches_for(phase: str, optimizer: str) -> int:
     if phase == "forward":
         return FORWARD_LAUNCHES
     return BACKWARD_LAUNCHES.get(optimizer, BACKWARD_LAUNCHES["adagrad"])
+
+
+@dataclass(frozen=True)
+class EmbeddingBatch:
+    """The parameter-independent inputs of :func:`embedding_time_s` for many ops, as arrays (one entry
+    per op), so a fit can price all its cases in one vectorised call (:func:`embedding_times`)."""
+
+    rows: np.ndarray
+    dim: np.ndarray
+    elem: np.ndarray
+    batch: np.ndarray
+    lookups: np.ndarray
+    rbytes: np.ndarray
+    footprint: np.ndarray
+    share: np.ndarray
+    zipf: np.ndarray
+    forward: np.ndarray
+    optimizer: tuple[str, ...]
+    touched: np.ndarray
+    h_rows: np.ndarray  # H(footprint, s) of the skewed ops (1 where uniform)
+    h_rows_tlb: np.ndarray  # H(rows, s)
+    launches: np.ndarray
+    coalesces: np.ndarray
+    units: np.ndarray
+    passes: np.ndarray
+    scalar_state: np.ndarray
+    optimizers: tuple[str, ...]  # the distinct optimizers; ``opt_index`` points into them
+    opt_index: np.ndarray
+    zipf_groups: tuple[tuple[float, np.ndarray], ...]  # (exponent, indices of the ops with it), s > 0
+
+
+#: One op's parameter-independent inputs: rows, dim, pooling, batch, elem_bytes, phase, optimizer,
+#: zipf_exponent, footprint_rows, cache_share (the arguments of :func:`embedding_time_s`).
+BatchOp = tuple[int, int, float, int, int, str, str, float, "float | None", float]
+
+
+def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
+    """Pack ``(rows, dim, pooling, batch, elem_bytes, phase, optimizer, zipf_exponent, footprint_rows,
+    cache_share)`` per op (the arguments of :func:`embedding_time_s`) for :func:`embedding_times`."""
+    rows = np.array([float(o[0]) for o in ops])
+    dim = np.array([float(o[1]) for o in ops])
+    pooling = np.array([float(o[2]) for o in ops])
+    batch = np.array([float(o[3]) for o in ops])
+    elem = np.array([float(o[4]) for o in ops])
+    lookups = batch * pooling
+    rbytes = np.array([float(row_bytes(int(o[1]), int(o[4]), fig.access_bytes)) for o in ops])
+    footprint = np.array([float(o[0] if o[8] is None else min(o[0], max(o[8], 1.0))) for o in ops])
+    share = np.array([min(max(float(o[9]), 0.0), 1.0) for o in ops])
+    zipf = np.array([float(o[7]) for o in ops])
+    forward = np.array([o[5] == "forward" for o in ops])
+    optimizer = tuple("none" if o[5] == "forward" else str(o[6]) for o in ops)
+    touched = np.array([0.0 if o[5] == "forward" else unique_rows(int(o[0]), float(o[3] * o[2]), float(o[7]))
+                        for o in ops])
+    h_rows = np.array([_harmonic(f, s) if s > 0 else 1.0 for f, s in zip(footprint, zipf, strict=True)])
+    h_tlb = np.array([_harmonic(r, s) if s > 0 else 1.0 for r, s in zip(rows, zipf, strict=True)])
+    launches = np.array([float(BACKWARD_LAUNCHES.get(o, BACKWARD_LAUNCHES["adagrad"])) for o in optimizer])
+    coalesces = np.array([o in COALESCING for o in optimizer])
+    units = np.array([_ROW_PASSES.get(o, _ROW_PASSES["adagrad"])[0] for o in optimizer])
+    passes = np.array([_ROW_PASSES.get(o, _ROW_PASSES["adagrad"])[1] for o in optimizer])
+    scalar_state = np.array([2.0 * fig.access_bytes if o == "rowwise_adagrad" else 0.0 for o in optimizer])
+    distinct = tuple(sorted(set(optimizer)))
+    opt_index = np.array([distinct.index(o) for o in optimizer], dtype=np.int64)
+    groups = tuple((float(v), np.flatnonzero(zipf == v)) for v in np.unique(zipf[zipf > 0]))
+    return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, optimizer,
+                          touched, h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
+                          opt_index, groups)
+
+
+@lru_cache(maxsize=64)
+def _prefix_harmonic_array(s: float) -> np.ndarray:
+    return np.asarray(_prefix_harmonic(s))
+
+
+def _harmonic_array(n: np.ndarray, groups: tuple[tuple[float, np.ndarray], ...]) -> np.ndarray:
+    """:func:`_harmonic` of ``n[idx]`` with exponent ``s`` for each ``(s, idx)`` of ``groups`` (0 elsewhere).
+    """
+    out = np.zeros_like(n, dtype=float)
+    for value, idx in groups:
+        m = np.maximum(n[idx], 0.0)
+        total = _prefix_harmonic_array(value)[np.minimum(m.astype(np.int64), _EXACT_RANKS)]
+        a, b = _EXACT_RANKS + 0.5, m + 0.5
+        if abs(value - 1.0) < 1e-9:
+            tail = np.log(b / a)
+        else:
+            tail = (b ** (1 - value) - a ** (1 - value)) / (1 - value)
+        out[idx] = np.where(m > _EXACT_RANKS, total + tail, total)
+    return out
+
+
+def _hit_array(rows: np.ndarray, cached: np.ndarray, b: EmbeddingBatch, h_rows: np.ndarray) -> np.ndarray:
+    """:func:`hit_fraction` over arrays, with ``H(rows, s)`` given."""
+    hit = cached / np.where(rows > 0, rows, 1.0)
+    if b.zipf_groups:
+        skewed = b.zipf > 0
+        hit = np.where(skewed, np.minimum(1.0, _harmonic_array(cached, b.zipf_groups) / h_rows), hit)
+    hit = np.where(cached <= 0, 0.0, hit)
+    return np.where(cached >= rows, 1.0, hit)
+
+
+def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatch) -> np.ndarray:
+    """:func:`embedding_time_s` (the total, in seconds) of every op of ``b``, vectorised."""
+    cached = p["cache_fraction"] * fig.cache_bytes * b.share / b.rbytes
+    hit = _hit_array(b.footprint, cached, b, b.h_rows)
+    page = TRANSLATION_PAGE_BYTES.get(fig.kind, GPU_TRANSLATION_PAGE_BYTES)
+    entries = np.maximum(p["translation_entries"] * b.share, 1.0)
+    reach = entries * page
+    table_bytes = b.rows * b.rbytes
+    covered = np.maximum(entries, b.rows * reach / table_bytes)
+    tlb = np.where(table_bytes <= reach, 1.0, _hit_array(b.rows, covered, b, b.h_rows_tlb))
+    walk = (1.0 - tlb) * p["page_walk_bytes"]
+    bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    row_cost = (1.0 - hit) + hit / p["cache_bandwidth_ratio"]
+    miss = (1.0 - hit) * p["miss_overhead_bytes"] + walk
+    lookups = b.lookups
+    # forward
+    fwd = (FORWARD_LAUNCHES * p["fixed_s"]
+           + lookups * (b.rbytes * row_cost + miss) / bandwidth
+           + lookups * p["lookup_overhead_bytes"] / bandwidth
+           + (lookups * INDEX_BYTES + b.batch * INDEX_BYTES + b.batch * b.dim * b.elem) / bandwidth)
+    # backward + update, per optimizer
+    launches, coalesces, units, passes = b.launches, b.coalesces, b.units, b.passes
+    scalar_state = b.scalar_state
+    row_work_per = np.array([p.get(f"update_row_bytes_{o}", 0.0) for o in b.optimizers])[b.opt_index]
+    value_bytes = b.dim * b.elem
+    updated = np.where(coalesces, b.touched, lookups)
+    rows_s = (updated * (units * b.rbytes + scalar_state) * row_cost + updated * row_work_per
+              + updated * passes * miss) / bandwidth
+    update_passes = np.maximum(launches - BACKWARD_BASE_LAUNCHES, 0.0)
+    grad_bytes = (b.batch * value_bytes + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
+                  + 2.0 * b.touched * value_bytes * (1.0 + update_passes))
+    grad_bytes = grad_bytes + np.where(coalesces, p["sort_bytes_per_key"] * lookups
+                                       * np.log2(np.maximum(lookups, 2.0)), 0.0)
+    overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
+    fault_s = np.zeros_like(lookups)
+    if fig.kind == "cpu":
+        fresh = sum(np.where(buf >= FRESH_MAPPING_BYTES, buf, 0.0)
+                    for buf in (lookups * value_bytes, lookups * INDEX_BYTES,
+                                np.where(coalesces, b.touched * value_bytes, 0.0)))
+        fault_s = fresh / PAGE_BYTES * p["page_fault_s"]
+    ratio = p.get("backward_bandwidth_ratio", 1.0)
+    bwd = launches * p["backward_fixed_s"] + (rows_s + overhead_s + grad_bytes / bandwidth) / ratio + fault_s
+    return np.where(b.forward, fwd, bwd)
