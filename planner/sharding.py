@@ -208,7 +208,13 @@ class _Placer:
                 self._no_device_room = min(self._no_device_room, need)
                 chosen, shard, cost_s, need = self._host_place(shard)
                 if chosen < 0:
-                    continue
+                    # Nowhere has room (the plan is marked as not fitting): the least-loaded device takes
+                    # it over its budget, so the job's memory and its step still include the table.
+                    while heap and heap[0][0] != self.load[heap[0][1]]:
+                        heapq.heappop(heap)
+                    chosen = heap[0][1] if heap else 0
+                    cost_s, need = self.shard_cost(shard), self.shard_bytes(shard)
+                    self.free[chosen] -= need
             else:
                 self.free[chosen] -= need
             self.owned[chosen].append((shard, cost_s, need))
@@ -240,8 +246,8 @@ class _Placer:
             return d, host_shard, self.shard_cost(host_shard), need
         if weights <= failed_weights and step <= failed_step:
             self._no_host_room = (weights, step)
-        self.failed = (f"table {shard.table} ({shard.rows} rows x {shard.dim}) fits in no device's memory "
-                       "nor in host memory")
+        self.failed = self.failed or (f"table {shard.table} ({shard.rows} rows x {shard.dim}) fits in no "
+                                      "device's memory nor in host memory")  # the first that fits nowhere
         return -1, shard, 0.0, 0.0
 
     def refine(self) -> None:

@@ -75,3 +75,23 @@ def test_a_job_that_fits_on_n_devices_fits_on_2n(job):
     few = simulate(workload, GPU, devices, sharding=sharding, steps=1)
     if few.fits_in_memory:
         assert simulate(workload, GPU, 2 * devices, sharding=sharding, steps=1).fits_in_memory
+
+
+def test_a_table_that_fits_nowhere_still_counts_in_the_job():
+    """Found by the property above: on two devices the big table's column shards took the memory, an
+    11-row table with pooling 50 (3.4 GB of step buffers) then fitted nowhere and was left out, so the
+    job's total memory fell below the one-device total. It is now placed over budget and counted."""
+    from planner.workload import workload_from_mapping
+
+    tables = [{"rows": 10, "pooling": 1}] * 3 + [{"rows": 11, "pooling": 50},
+                                                {"rows": 145_067_367, "pooling": 50}]
+    workload = workload_from_mapping({
+        "name": "prop", "model": {"dense_features": 13, "bottom_mlp": [64, 128], "embedding_dim": 128,
+                                  "tables": tables, "interaction": "dot", "top_mlp": [128, 1]},
+        "training": {"batch_size": 65536, "precision": "fp32", "optimizer": "adagrad", "samples": 1e9}},
+        "prop")
+    one = simulate(workload, GPU, 1, steps=1)
+    two = simulate(workload, GPU, 2, steps=1)
+    assert one.fits_in_memory and not two.fits_in_memory
+    assert "table 3" in two.infeasible_reason
+    assert two.total_memory_bytes >= one.total_memory_bytes

@@ -29,7 +29,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from planner.cost.gemm import DTYPES, gemm_time_s
-from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec, ceil_div, gemm_tiling, launch_basis
+from planner.cost.params import (
+    ELEM_BYTES,
+    DeviceFigures,
+    ParamSpec,
+    cache_hit,
+    cache_sharpness_spec,
+    ceil_div,
+    gemm_tiling,
+    launch_basis,
+    memory_system_specs,
+)
 from planner.model import EfficiencySpec
 
 FAMILY = "interaction"
@@ -68,6 +78,9 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "bandwidth_fraction", float(efficiency.hbm_fraction),
             "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)", 1e-5, 1.5,
             "fraction of device.hbm_bandwidth_bytes_per_s"),
+        "cache_bandwidth_ratio": memory_system_specs(efficiency)["cache_bandwidth_ratio"],
+        "cache_fraction": memory_system_specs(efficiency)["cache_fraction"],
+        "cache_sharpness": cache_sharpness_spec(),
         "gather_bytes_per_element": ParamSpec(
             "gather_bytes_per_element", 16.0,
             "advanced indexing reads two int64 indices (row, column) per gathered element: 2 x 8 B "
@@ -147,7 +160,9 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
             launches += 2
     elem = ELEM_BYTES.get(precision, 4)
     key = "forward" if phase == "forward" else "backward"
-    stream_s = (DCN_ELEMENTWISE_BYTES[key] * batch * width * elem
+    tensor = batch * width * elem  # the element-wise ops stream a few B x width tensors each
+    hit = cache_hit(p, fig, 3.0 * tensor)
+    stream_s = (DCN_ELEMENTWISE_BYTES[key] * tensor * (hit / p.get("cache_bandwidth_ratio", 1.0) + 1.0 - hit)
                 / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]))
     elementwise = DCN_ELEMENTWISE_LAUNCHES[key]
     return gemm_s + stream_s + elementwise * p["fixed_s"], launches + elementwise
