@@ -85,6 +85,7 @@ class ShardingPlan:
     table_kinds: tuple[str, ...]
     fits: bool
     reason: str = ""
+    unplaced_bytes: float = 0.0  # shards that fit nowhere (a plan that does not fit): counted in the total
 
     def summary(self) -> dict[str, object]:
         """Plain mapping for JSON output."""
@@ -171,6 +172,7 @@ class _Placer:
         self.owned: list[list[tuple[Shard, float, float]]] = [[] for _ in range(devices)]
         self.per_node = min(devices, int(profile.node.devices))
         self.failed = ""
+        self.unplaced_bytes = 0.0  # weights and step buffers of the shards that fit nowhere
         # Free memory only shrinks while placing, so a shard at least as large as one that found no room
         # finds none either: skipping the search keeps placement O(shards log devices) when many shards fit
         # nowhere (10,000 huge tables on a million devices took minutes).
@@ -208,13 +210,10 @@ class _Placer:
                 self._no_device_room = min(self._no_device_room, need)
                 chosen, shard, cost_s, need = self._host_place(shard)
                 if chosen < 0:
-                    # Nowhere has room (the plan is marked as not fitting): the least-loaded device takes
-                    # it over its budget, so the job's memory and its step still include the table.
-                    while heap and heap[0][0] != self.load[heap[0][1]]:
-                        heapq.heappop(heap)
-                    chosen = heap[0][1] if heap else 0
-                    cost_s, need = self.shard_cost(shard), self.shard_bytes(shard)
-                    self.free[chosen] -= need
+                    # Nowhere has room (the plan is marked as not fitting): its bytes still count in the
+                    # job's memory (placing thousands of such shards would only slow the simulation).
+                    self.unplaced_bytes += self.shard_bytes(shard)
+                    continue
             else:
                 self.free[chosen] -= need
             self.owned[chosen].append((shard, cost_s, need))
@@ -420,4 +419,4 @@ def _finish(workload: Workload, profile: HardwareProfile, devices: int, cost: Co
     elif not reason and not fits:
         reason = "embedding shards exceed the device memory budget"
     return ShardingPlan(kind, devices, tuple(classes), float(imbalance), on_host, tuple(table_kinds), fits,
-                        reason)
+                        reason, placer.unplaced_bytes)

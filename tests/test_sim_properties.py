@@ -80,7 +80,7 @@ def test_a_job_that_fits_on_n_devices_fits_on_2n(job):
 def test_a_table_that_fits_nowhere_still_counts_in_the_job():
     """Found by the property above: on two devices the big table's column shards took the memory, an
     11-row table with pooling 50 (3.4 GB of step buffers) then fitted nowhere and was left out, so the
-    job's total memory fell below the one-device total. It is now placed over budget and counted."""
+    job's total memory fell below the one-device total. Its bytes now count in the total."""
     from planner.workload import workload_from_mapping
 
     tables = [{"rows": 10, "pooling": 1}] * 3 + [{"rows": 11, "pooling": 50},

@@ -268,7 +268,7 @@ def _memory_of(plan: ShardingPlan, workload: Workload, profile: HardwareProfile,
         peak_hbm = max(peak_hbm, use.hbm_bytes)
         peak_host = max(peak_host, use.host_bytes)
     assert worst is not None  # a plan always has at least one class
-    return worst, peak_hbm, peak_host, total
+    return worst, peak_hbm, peak_host, total + plan.unplaced_bytes
 
 
 def _fits(plan: ShardingPlan, peak_hbm: float, peak_host: float,
