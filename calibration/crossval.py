@@ -83,13 +83,8 @@ def cross_validate(fit: FamilyFit, cases: list[FitCase], params: Params, specs: 
 
     Returns ``{median_abs_pct_err, p90_abs_pct_err, cases, folds, sigma_rel}`` or None with too few cases.
     """
-    if len(cases) < MIN_CASES:
-        return None
-    held_out = _folds(cases, folds, seed)
-    predicted = np.empty(len(cases))
-    for test in held_out:
-        predicted[test] = _fold_predictions(fit, cases, params, specs, test)
-    return _summary(cases, predicted, len(held_out))
+    return cross_validate_all({fit.family: fit}, {fit.family: cases}, params, {fit.family: specs}, folds,
+                              seed, workers=1)[fit.family]
 
 
 #: What the forked workers of :func:`cross_validate_all` read (set just before the fork, cleared after).

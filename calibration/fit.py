@@ -96,8 +96,9 @@ def _elem(record: Record) -> int:
     return int(value) if isinstance(value, (int, float)) and value > 0 else ELEM_BYTES.get(record.dtype, 4)
 
 
-def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | None:
-    """The family, launch count and predictor of one record, or None when it is not fitted (dlrm)."""
+def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tuple | None] | None:
+    """The family, launch count, predictor and vectorisable op (embedding only, else None) of one record,
+    or None when it is not fitted (dlrm)."""
     k, p, dtype = record.kernel, record.params, record.dtype
     if record.suite == "gemm":
         backward = k == "linear_backward"
@@ -110,7 +111,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
             call = g["backward_call_s"] if backward else 0.0  # the bench's autograd.grad call
             return total + call, g["fixed_s"] * launches + call
 
-        return "gemm", gemm.LINEAR_LAUNCHES["backward" if backward else "forward"], pred_gemm
+        return "gemm", gemm.LINEAR_LAUNCHES["backward" if backward else "forward"], pred_gemm, None
     if record.suite == "embedding":
         phase = "forward" if k == "embedding_bag_forward" else "backward"
         optimizer = p["optimizer"] if phase == "backward" else "none"
@@ -140,7 +141,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
                 call = params["gemm"]["backward_call_s"] if phase == "backward" else 0.0
                 return total + call, parts["fixed_s"] + call
 
-            return "interaction", interaction.DOT_LAUNCHES[phase], pred_dot
+            return "interaction", interaction.DOT_LAUNCHES[phase], pred_dot, None
         launches_box = interaction.dcn_cross_time_s(
             {"fixed_s": 1.0, "bandwidth_fraction": 1.0},
             {"fixed_s": 1.0, "k_half": 1.0, "bandwidth_fraction": 1.0, "peak_fraction_fp32": 1.0},
@@ -155,7 +156,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
             return (total + call,
                     gemm_launches * g["fixed_s"] + (launches - gemm_launches) * i["fixed_s"] + call)
 
-        return "interaction", launches_box, pred_dcn
+        return "interaction", launches_box, pred_dcn, None
     if record.suite == "memory" and k == "launch_overhead":
         launches = 2 * int(p["ops"])
         cpu = fig.kind == "cpu"
@@ -166,7 +167,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
             per = o["host_overhead_s"] + o["backward_start_s"] / launches + own
             return per, per
 
-        return "overhead", launches, pred_launch
+        return "overhead", launches, pred_launch, None
     if record.suite == "memory":
         kind = k
         nbytes = float(p["bytes_moved"])
@@ -176,7 +177,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
             total, parts = memory_bound.memory_time_s(params["memory"], fig, kind, nbytes, opt)
             return total, parts["fixed_s"]
 
-        return "memory", memory_bound.launches_for(kind), pred_mem
+        return "memory", memory_bound.launches_for(kind), pred_mem, None
     if record.suite == "collective":
         kind = "all_to_all" if k == "all_to_all_unequal" else k
 
@@ -185,7 +186,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor] | No
                                                          p["world_size"], p["ranks_per_node"])
             return total, parts.get("latency_s", 0.0)
 
-        return "collective", 1, pred_coll
+        return "collective", 1, pred_coll, None
     return None
 
 
@@ -196,8 +197,7 @@ def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, l
         found = _case(record, fig)
         if found is None:
             continue
-        family, launches, predictor = found[:3]
-        batch_op = found[3] if len(found) > 3 else None
+        family, launches, predictor, batch_op = found
         out[family].append(FitCase(record, float(record.median_s or 0.0), launches, predictor, batch_op))
     return out
 

@@ -396,7 +396,7 @@ def measure_training_steps(
 
         probes = [speed_probe(device)]
         policy = TimingPolicy(warmup=warmup, min_reps=steps, max_reps=steps, max_time_s=float("inf"))
-        windows = [measure(step, device, policy)]
+        timed = [measure(step, device, policy)]
         fwd_steps = max(3, steps // 4)
         forward = measure(
             forward_only,
@@ -404,9 +404,9 @@ def measure_training_steps(
             TimingPolicy(warmup=1, min_reps=fwd_steps, max_reps=fwd_steps, max_time_s=float("inf")),
         )
         for _ in range(max(1, windows_wanted) - 1):  # as the bench's passes: keep the faster
-            windows.append(measure(step, device, TimingPolicy(warmup=1, min_reps=steps, max_reps=steps,
-                                                              max_time_s=float("inf"))))
-        timing = min(windows, key=lambda t: t.median_s)
+            timed.append(measure(step, device, TimingPolicy(warmup=1, min_reps=steps, max_reps=steps,
+                                                            max_time_s=float("inf"))))
+        timing = min(timed, key=lambda t: t.median_s)
         probes.append(speed_probe(device))
         state = state_bytes(model, optimizers)
         rss_growth = max(0, rss_peak[0] - rss_before)
@@ -425,7 +425,7 @@ def measure_training_steps(
             "state_bytes": state,
             "rss_growth_bytes": rss_growth,
             "malloc": pinned_settings(),
-            "window_medians_s": [w.median_s for w in windows],
+            "window_medians_s": [w.median_s for w in timed],
             "distinct_batches": len(batches),
             "speed_probe": probes,
         }

@@ -86,10 +86,10 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     from kernels.env import busy_warning
     from planner.cli.common import err_console
 
-    for measured in measurements.files:  # after every input check: a bad input still gets one line
-        busy = busy_warning(measured.env)
+    for measured_file in measurements.files:  # after every input check: a bad input still gets one line
+        busy = busy_warning(measured_file.env)
         if busy:
-            err_console.print(f"warning: {measured.path}: {busy}")
+            err_console.print(f"warning: {measured_file.path}: {busy}")
     return {
         "profile": profile_name,
         "out": str(out),

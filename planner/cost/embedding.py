@@ -351,7 +351,6 @@ class EmbeddingBatch:
     share: np.ndarray
     zipf: np.ndarray
     forward: np.ndarray
-    optimizer: tuple[str, ...]
     touched: np.ndarray
     h_rows: np.ndarray  # H(footprint, s) of the skewed ops (1 where uniform)
     h_rows_tlb: np.ndarray  # H(rows, s)
@@ -397,8 +396,8 @@ def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
     distinct = tuple(sorted(set(optimizer)))
     opt_index = np.array([distinct.index(o) for o in optimizer], dtype=np.int64)
     groups = tuple((float(v), np.flatnonzero(zipf == v)) for v in np.unique(zipf[zipf > 0]))
-    return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, optimizer,
-                          touched, h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
+    return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, touched,
+                          h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
                           opt_index, groups)
 
 

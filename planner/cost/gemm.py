@@ -43,11 +43,11 @@ from planner.cost.params import (
     DeviceFigures,
     ParamSpec,
     cache_hit,
-    cache_sharpness_spec,
+    cache_specs,
     ceil_div,
     gemm_tiling,
     launch_basis,
-    memory_system_specs,
+    memory_rate_bytes,
 )
 from planner.model import EfficiencySpec
 
@@ -75,10 +75,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     specs["bandwidth_fraction"] = ParamSpec(
         "bandwidth_fraction", hbm, "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)",
         1e-5, 1.5, "fraction of device.hbm_bandwidth_bytes_per_s")
-    system = memory_system_specs(efficiency)
-    specs["cache_bandwidth_ratio"] = system["cache_bandwidth_ratio"]
-    specs["cache_fraction"] = system["cache_fraction"]
-    specs["cache_sharpness"] = cache_sharpness_spec()
+    specs.update(cache_specs(efficiency))
     specs["output_write_cost"] = ParamSpec(
         "output_write_cost", 1.0,
         "assumed 1: an output written beyond the cache streams at the memory rate; fitted where measured",
@@ -112,7 +109,7 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     elem = ELEM_BYTES.get(precision, 4)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     hit = cache_hit(p, fig, (m * k + k * n + m * n) * elem)
-    per_byte = hit / p.get("cache_bandwidth_ratio", 1.0) + (1.0 - hit)
+    per_byte = memory_rate_bytes(p, hit)
     out_per_byte = hit / p.get("cache_bandwidth_ratio", 1.0) + (1.0 - hit) * p.get("output_write_cost", 1.0)
     memory_s = ((m * k + k * n) * per_byte + m * n * out_per_byte) * elem / bandwidth
     if min(m, n) == 1:  # matrix-vector product

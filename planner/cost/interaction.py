@@ -34,11 +34,10 @@ from planner.cost.params import (
     DeviceFigures,
     ParamSpec,
     cache_hit,
-    cache_sharpness_spec,
+    cache_specs,
     ceil_div,
     gemm_tiling,
     launch_basis,
-    memory_system_specs,
 )
 from planner.model import EfficiencySpec
 
@@ -78,9 +77,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "bandwidth_fraction", float(efficiency.hbm_fraction),
             "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)", 1e-5, 1.5,
             "fraction of device.hbm_bandwidth_bytes_per_s"),
-        "cache_bandwidth_ratio": memory_system_specs(efficiency)["cache_bandwidth_ratio"],
-        "cache_fraction": memory_system_specs(efficiency)["cache_fraction"],
-        "cache_sharpness": cache_sharpness_spec(),
+        **cache_specs(efficiency),
         "gather_bytes_per_element": ParamSpec(
             "gather_bytes_per_element", 16.0,
             "advanced indexing reads two int64 indices (row, column) per gathered element: 2 x 8 B "

@@ -32,6 +32,7 @@ from planner.cost.params import (
     cache_hit,
     cache_sharpness_spec,
     launch_basis,
+    memory_rate_bytes,
     memory_system_specs,
     page_fault_spec,
 )
@@ -98,6 +99,6 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
         fixed = p["fixed_s"]
     hit = cache_hit(p, fig, nbytes)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
-    transfer_s = nbytes * (hit / p["cache_bandwidth_ratio"] + (1.0 - hit)) / bandwidth
+    transfer_s = nbytes * memory_rate_bytes(p, hit) / bandwidth
     return fixed + transfer_s + fault_s, {"fixed_s": fixed, "transfer_s": transfer_s,
                                           "page_fault_s": fault_s, "hit_fraction": hit}

@@ -162,6 +162,19 @@ def cache_sharpness_spec() -> ParamSpec:
         0.3, 10.0, "x exponent of bytes / cache")
 
 
+def cache_specs(efficiency: Any) -> dict[str, ParamSpec]:
+    """The memory system's cache parameters a streaming family shares with the memory family (which fits
+    them): ``cache_bandwidth_ratio``, ``cache_fraction`` and ``cache_sharpness``."""
+    system = memory_system_specs(efficiency)
+    return {"cache_bandwidth_ratio": system["cache_bandwidth_ratio"],
+            "cache_fraction": system["cache_fraction"], "cache_sharpness": cache_sharpness_spec()}
+
+
+def memory_rate_bytes(p: Any, hit: Any) -> Any:
+    """Memory-rate bytes per byte of traffic of which ``hit`` is served by the cache (scalar or array)."""
+    return hit / p.get("cache_bandwidth_ratio", 1.0) + (1.0 - hit)
+
+
 def cache_hit(p: Any, fig: DeviceFigures, working_set_bytes: float) -> float:
     """Fraction of a working set's traffic served by the cache: ``1 / (1 + (bytes / C)^cache_sharpness)``
     with ``C = cache_fraction x cache bytes`` (0 without a cache, 1 for an empty working set)."""
