@@ -630,7 +630,8 @@ def rolling_origin(xs: np.ndarray, ne: np.ndarray, axis: str, drops: int = 3) ->
     low, high = [], []
     for k in range(drops + 1):
         lo_x, hi_x = scales[k], scales[len(scales) - 1 - k]
-        bl, bh = beta_gamma(xs >= lo_x), beta_gamma(xs <= hi_x)
+        bl = beta_gamma(xs >= lo_x)
+        bh = bl if k == 0 else beta_gamma(xs <= hi_x)  # nothing is left out at k = 0: the same fit
         low.append({"x_min": float(lo_x), "beta": None if bl is None else bl[0],
                     "gamma": None if bl is None else bl[1]})
         high.append({"x_max": float(hi_x), "beta": None if bh is None else bh[0],
