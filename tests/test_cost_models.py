@@ -121,6 +121,54 @@ def test_gemm_output_beyond_the_cache_pays_its_write_cost():
         assert (three > 2.5 * one) if grows else (three == pytest.approx(one, rel=1e-3))
 
 
+def test_gemm_output_of_a_fresh_mapping_pays_page_faults_on_a_cpu_only():
+    """An output of at least 32 MiB is mapped afresh per call on a CPU: page_fault_s per 4 KiB page."""
+    from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
+    from planner.cost.gemm import gemm_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    cpu = load_profile("cpu-generic")
+    fig = device_figures(cpu)
+    p = default_parameters(cpu)["gemm"]
+    n, k = 1024, 8
+    m_fresh = FRESH_MAPPING_BYTES // (4 * n)  # exactly 32 MiB of fp32 output
+    for m, pages in ((m_fresh, FRESH_MAPPING_BYTES / PAGE_BYTES), (m_fresh // 2, 0.0)):
+        free = gemm_time_s(dict(p, page_fault_s=0.0), fig, m, n, k, "fp32")[0]
+        paid = gemm_time_s(dict(p, page_fault_s=2e-6), fig, m, n, k, "fp32")[0]
+        assert paid - free == pytest.approx(pages * 2e-6)
+    gpu = load_profile("h100-sxm-80gb")
+    g = dict(default_parameters(gpu)["gemm"])
+    gfig = device_figures(gpu)
+    assert (gemm_time_s(dict(g, page_fault_s=1e-3), gfig, m_fresh, n, k, "fp32")[0]
+            == gemm_time_s(dict(g, page_fault_s=1e-9), gfig, m_fresh, n, k, "fp32")[0])
+
+
+def test_dcn_backward_counts_autograd_element_wise_work():
+    """The backward of x0 * (U(Vx) + b) + x is 4 GEMMs and 5 element-wise launches (13 tensor passes)."""
+    from planner.cost import interaction
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    params = default_parameters(profile)
+    p = dict(params["interaction"], cache_fraction=0.0)  # every pass from memory
+    gemm_p = params["gemm"]
+    batch, width = 4096, 512
+    forward, launches_f = interaction.dcn_cross_time_s(p, gemm_p, fig, batch, width, 32, "fp32", "forward")
+    backward, launches_b = interaction.dcn_cross_time_s(p, gemm_p, fig, batch, width, 32, "fp32",
+                                                        "backward")
+    assert (launches_f, launches_b) == (2 + 3, 4 + 5)
+    # the rest is the element-wise passes, all from memory here: 13 of B x width, and 5 launches
+    from planner.cost.gemm import gemm_time_s
+    shapes = ((batch, width, 32), (width, 32, batch), (batch, 32, width), (32, width, batch))
+    gemms = sum(gemm_time_s(gemm_p, fig, m, n, k, "fp32")[0] for m, n, k in shapes)
+    tensor_s = batch * width * 4 / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"])
+    assert backward == pytest.approx(gemms + 13.0 * tensor_s + 5 * p["fixed_s"], rel=1e-9)
+    assert backward > forward
+
+
 def test_memory_cache_knee_sharpness():
     """``cache_sharpness`` 1 is the gradual C / (C + bytes) curve; a sharp knee keeps small working sets
     at cache speed and sends large ones to memory speed."""

@@ -17,7 +17,12 @@ preallocated one 1.3 ms)::
     compute_s = 2 * waves * units * tile_m * tile_n * k / (peak[dtype] * peak_fraction * k / (k + k_half))
     memory_s  = ((m*k + k*n) * (hit / cache_ratio + 1 - hit)
                  + m*n * (hit / cache_ratio + (1 - hit) * output_write_cost)) * elem / (bw * bw_fraction)
-    time_s    = fixed_s + max(compute_s, memory_s)
+    time_s    = fixed_s + max(compute_s, memory_s) + fault_s
+
+On a CPU an output of at least 32 MiB (glibc's largest mmap threshold) is mapped afresh on every call
+and its first touch pays ``page_fault_s`` per 4 KiB page (``fault_s``), as the embedding and collective
+families price their large buffers (an input gradient of 8192 x 1024 fp32, 32 MiB, took 14.5 ms where
+a 16 MiB one of the same inner dimension took 2.2 ms; fitted 1.1 us per page on a GEMM-only bench).
 
 Two shapes leave the tile picture. A tile only partly inside the output (``n`` not a multiple of
 ``tile_n``, or ``m`` of ``tile_m``) costs ``edge_slowdown`` full tiles: CPU BLAS libraries run such edges
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
 from planner.cost.params import (
     ELEM_BYTES,
     DeviceFigures,
@@ -48,6 +54,7 @@ from planner.cost.params import (
     gemm_tiling,
     launch_basis,
     memory_rate_bytes,
+    page_fault_spec,
 )
 from planner.model import EfficiencySpec
 
@@ -80,6 +87,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
         "output_write_cost", 1.0,
         "assumed 1: an output written beyond the cache streams at the memory rate; fitted where measured",
         0.5, 50.0, "x output bytes at the memory rate")
+    specs["page_fault_s"] = page_fault_spec()
     specs["edge_slowdown"] = ParamSpec(
         "edge_slowdown", 1.0,
         "assumed 1: a partial output tile costs one full tile (padding only); fitted where measured",
@@ -112,10 +120,13 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     per_byte = memory_rate_bytes(p, hit)
     out_per_byte = hit / p.get("cache_bandwidth_ratio", 1.0) + (1.0 - hit) * p.get("output_write_cost", 1.0)
     memory_s = ((m * k + k * n) * per_byte + m * n * out_per_byte) * elem / bandwidth
+    fault_s = 0.0
+    if fig.kind == "cpu" and m * n * elem >= FRESH_MAPPING_BYTES:
+        fault_s = m * n * elem / PAGE_BYTES * p.get("page_fault_s", 0.0)
     if min(m, n) == 1:  # matrix-vector product
         compute_s = 2.0 * m * n * k / (fig.peak_for(precision) * eff)
         memory_s /= p.get("gemv_fraction", 1.0)
-        return p["fixed_s"] + max(compute_s, memory_s), compute_s, memory_s
+        return p["fixed_s"] + max(compute_s, memory_s) + fault_s, compute_s, memory_s
     tile_m, tile_n, resident = gemm_tiling(fig, m, n)
     units = fig.compute_units * resident
     tiles = ceil_div(m, tile_m) * ceil_div(n, tile_n)
@@ -123,7 +134,7 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     # the edge tiles' extra time spreads over the units (and keeps the time smooth in edge_slowdown)
     waves = ceil_div(tiles, units) + edges * (p.get("edge_slowdown", 1.0) - 1.0) / units
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
-    return p["fixed_s"] + max(compute_s, memory_s), compute_s, memory_s
+    return p["fixed_s"] + max(compute_s, memory_s) + fault_s, compute_s, memory_s
 
 
 def linear_time_s(p: Mapping[str, float], fig: DeviceFigures, batch: int, in_features: int,

@@ -45,11 +45,13 @@ FAMILY = "interaction"
 
 #: Launches of the PyTorch eager dot interaction (kernels/interaction.py): see the module docstring.
 DOT_LAUNCHES = {"forward": 2, "backward": 5}
-#: DCN element-wise launches per layer: forward (add bias, multiply by x0, add residual), backward twice that.
-DCN_ELEMENTWISE_LAUNCHES = {"forward": 3, "backward": 6}
-#: DCN element-wise traffic per layer in units of B x width x elem (forward: read x0, h, x_l, write out
-#: plus bias; backward: roughly twice), counted from the formula above.
-DCN_ELEMENTWISE_BYTES = {"forward": 5.0, "backward": 10.0}
+#: DCN element-wise launches per layer: forward (add bias, multiply by x0, add residual); backward the two
+#: products of the multiply's gradient, the bias gradient's column sum and two adds that accumulate the
+#: gradient of x (used three times when x0 is x_l: in the projection, the product and the residual).
+DCN_ELEMENTWISE_LAUNCHES = {"forward": 3, "backward": 5}
+#: DCN element-wise traffic per layer in units of B x width x elem, counted from those launches (forward:
+#: read x0, h, x_l, write out plus bias; backward: 2 x 3 for the products, 1 for the sum, 2 x 3 for the adds).
+DCN_ELEMENTWISE_BYTES = {"forward": 5.0, "backward": 13.0}
 
 
 def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
@@ -158,7 +160,9 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
     elem = ELEM_BYTES.get(precision, 4)
     key = "forward" if phase == "forward" else "backward"
     tensor = batch * width * elem  # the element-wise ops stream a few B x width tensors each
-    hit = cache_hit(p, fig, 3.0 * tensor)
+    # the forward's few tensors are fresh; the backward reads activations saved long before, so the
+    # whole of its traffic is the working set the cache has to hold
+    hit = cache_hit(p, fig, (3.0 if phase == "forward" else DCN_ELEMENTWISE_BYTES[key]) * tensor)
     stream_s = (DCN_ELEMENTWISE_BYTES[key] * tensor * (hit / p.get("cache_bandwidth_ratio", 1.0) + 1.0 - hit)
                 / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]))
     elementwise = DCN_ELEMENTWISE_LAUNCHES[key]
