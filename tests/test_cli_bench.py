@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kernels.records import validate_document
+from kernels.timing import CPU_PASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,11 +162,11 @@ def test_second_pass_keeps_every_first_pass_median(cli, tmp_path):
     one, two = tmp_path / "one.json", tmp_path / "two.json"
     args = ["--device", "cpu", "--suite", "memory", "--for", "tiny", "--quick"]
     assert cli("bench", *args, "--passes", "1", "--out", one).code == 0
-    assert cli("bench", *args, "--out", two).code == 0  # CPU default: two passes
+    assert cli("bench", *args, "--out", two).code == 0  # the CPU default number of passes
     first = json.loads(one.read_text())
     second = json.loads(two.read_text())
-    assert second["args"]["passes"] == 2 and second["progress"]["passes_done"] == 2
+    assert second["args"]["passes"] == CPU_PASSES and second["progress"]["passes_done"] == CPU_PASSES
     assert [r["case_id"] for r in first["records"]] == [r["case_id"] for r in second["records"]]
     for record in second["records"]:
         medians = record["extra"]["pass_medians_s"]
-        assert len(medians) == 2 and record["timing"]["median_s"] == min(medians)
+        assert len(medians) == CPU_PASSES and record["timing"]["median_s"] == min(medians)

@@ -262,7 +262,7 @@ def bench(
     world_sizes: str | None = typer.Option(None, "--world-sizes", help="Collective world sizes, e.g. 2,4."),
     passes: int | None = typer.Option(
         None, "--passes", min=1, max=5,
-        help="Measure each kernel case this many times, a pass apart, keeping the fastest (default: 2 "
+        help="Measure each kernel case this many times, a pass apart, keeping the fastest (default: 4 "
              "on a CPU, whose speed drifts with other work on the host; 1 on a GPU).",
     ),
 ) -> None:
@@ -295,11 +295,11 @@ def bench(
     from kernels.env import busy_warning, collect_env
     from kernels.records import new_document
     from kernels.runner import CollectiveSetup, Hooks, run_cases
-    from kernels.timing import FULL_POLICY, QUICK_POLICY
+    from kernels.timing import CPU_PASSES, FULL_POLICY, QUICK_POLICY
 
     kind = "cuda" if dev.startswith("cuda") else "cpu"
     backend = "nccl" if kind == "cuda" else "gloo"
-    pass_count = int(passes) if passes is not None else (2 if kind == "cpu" else 1)
+    pass_count = int(passes) if passes is not None else (CPU_PASSES if kind == "cpu" else 1)
     trun = _torchrun_env()
     rank = 0
     if trun is not None and trun["world_size"] > 1:
