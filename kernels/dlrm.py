@@ -23,7 +23,7 @@ from typing import Any
 
 from kernels.indices import sample_indices
 from kernels.malloc import pinned_settings
-from kernels.timing import TimingPolicy, measure
+from kernels.timing import CPU_PASSES, TimingPolicy, measure
 
 _LR = 0.01
 #: Memory for the distinct training batches of a timed run (indices, dense features, labels).
@@ -320,7 +320,8 @@ def measure_training_steps(
         device: ``"cpu"`` or ``"cuda[:N]"``.
         steps: timed steps per window (exactly this many); the window with the lower median is kept,
             as the bench's passes do.
-        windows: windows timed, one after another (default: 2 on a CPU, 1 on a GPU).
+        windows: windows timed, one after another (default: as many as the bench's passes on a CPU,
+            :data:`kernels.timing.CPU_PASSES`; 1 on a GPU).
         warmup: untimed steps first.
         seed: seeds the model initialisation and the generated batches.
         threads: CPU threads for torch (``torch.set_num_threads``); default: leave as is.
@@ -348,7 +349,7 @@ def measure_training_steps(
     if threads is not None:
         torch.set_num_threads(int(threads))
     cuda = str(device).startswith("cuda")
-    windows_wanted = int(windows) if windows is not None else (1 if cuda else 2)
+    windows_wanted = int(windows) if windows is not None else (1 if cuda else CPU_PASSES)
     if not cuda:
         from kernels.malloc import pin_steady_state
 

@@ -104,8 +104,13 @@ def calibrated_threads(profile: HardwareProfile) -> int | None:
     return int(threads) if isinstance(threads, int) and threads > 0 else None
 
 
+#: Rounds over the set by default: as many as the bench's passes over its cases on a CPU
+#: (``kernels.timing.CPU_PASSES``), so both sides keep the fastest of as many measurements.
+ROUNDS = 2
+
+
 def validate_rounds(workloads: list[Workload], profile: HardwareProfile, device: str = "cpu",
-                    rounds: int = 2, progress: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
+                    rounds: int = ROUNDS, progress: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
     """:func:`validate_workload` of every workload in ``rounds`` rounds over the whole set; per workload
     the round whose measured step was fastest, with every round's median in
     ``measured.round_medians_s``.
@@ -135,7 +140,7 @@ def validate_rounds(workloads: list[Workload], profile: HardwareProfile, device:
 
 
 def fidelity_table(workloads: list[Workload], profile: HardwareProfile, device: str = "cpu",
-                   rounds: int = 2, **kwargs: Any) -> dict[str, Any]:
+                   rounds: int = ROUNDS, **kwargs: Any) -> dict[str, Any]:
     """Validate every workload in ``rounds`` rounds (:func:`validate_rounds`); returns ``{rows,
     median_abs_error_pct, p90_abs_error_pct}``."""
     rows = validate_rounds(workloads, profile, device, rounds=rounds, **kwargs)
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=2, help="rounds over the set (the faster kept)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds over the set (the faster kept)")
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
     workloads = random_workloads(args.count, args.seed)
