@@ -144,6 +144,29 @@ def test_gemm_output_of_a_fresh_mapping_pays_page_faults_on_a_cpu_only():
             == gemm_time_s(dict(g, page_fault_s=1e-9), gfig, m_fresh, n, k, "fp32")[0])
 
 
+def test_gemm_exposed_stream_adds_the_traffic_beyond_the_cache_to_compute():
+    """``exposed_stream`` adds that share of the out-of-cache traffic to a compute-bound GEMM; a GEMM whose
+    operands sit in the cache keeps its roofline time."""
+    from planner.cost.gemm import gemm_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = dict(default_parameters(profile)["gemm"], cache_sharpness=8.0, page_fault_s=0.0)
+    elem = 4
+    big_m = int(64 * fig.cache_bytes / (elem * 512))  # an input far beyond the cache
+    small_m = int(fig.cache_bytes / (64 * elem * 512))  # one well inside it
+    for m, moves in ((big_m, True), (small_m, False)):
+        none = gemm_time_s(dict(p, exposed_stream=1e-3), fig, m, 512, 512, "fp32")
+        some = gemm_time_s(dict(p, exposed_stream=2.0), fig, m, 512, 512, "fp32")
+        assert none[1] > none[2]  # compute bound
+        if moves:
+            assert some[0] - none[0] == pytest.approx((2.0 - 1e-3) * none[2], rel=0.02)
+        else:
+            assert some[0] == pytest.approx(none[0], rel=1e-3)
+
+
 def test_dcn_backward_counts_autograd_element_wise_work():
     """The backward of x0 * (U(Vx) + b) + x is 4 GEMMs and 5 element-wise launches (13 tensor passes)."""
     from planner.cost import interaction
