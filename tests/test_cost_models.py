@@ -167,6 +167,22 @@ def test_gemm_exposed_stream_adds_the_traffic_beyond_the_cache_to_compute():
             assert some[0] == pytest.approx(none[0], rel=1e-3)
 
 
+def test_low_precision_gemm_calls_pay_their_set_up():
+    """A bf16 (fp16, fp8) GEMM call pays ``low_precision_fixed_s`` on top of ``fixed_s``; fp32 does not."""
+    from planner.cost.gemm import gemm_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = default_parameters(profile)["gemm"]
+    for dtype, pays in (("bf16", True), ("fp16", True), ("fp32", False)):
+        for m, n, k in ((256, 64, 13), (4096, 1, 256)):  # a tiled GEMM and a matrix-vector product
+            base = gemm_time_s(dict(p, low_precision_fixed_s=1e-9), fig, m, n, k, dtype)[0]
+            more = gemm_time_s(dict(p, low_precision_fixed_s=2e-5), fig, m, n, k, dtype)[0]
+            assert more - base == pytest.approx(2e-5 - 1e-9 if pays else 0.0, abs=1e-12)
+
+
 def test_dcn_backward_counts_autograd_element_wise_work():
     """The backward of x0 * (U(Vx) + b) + x is 4 GEMMs and 5 element-wise launches (13 tensor passes)."""
     from planner.cost import interaction

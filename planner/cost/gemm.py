@@ -18,7 +18,8 @@ preallocated one 1.3 ms)::
     memory_s  = ((m*k + k*n) * (hit / cache_ratio + 1 - hit)
                  + m*n * (hit / cache_ratio + (1 - hit) * output_write_cost)) * elem / (bw * bw_fraction)
     miss_s    = (1 - hit) * (m*k + k*n + m*n * output_write_cost) * elem / (bw * bw_fraction)
-    time_s    = fixed_s + max(compute_s + exposed_stream * miss_s, memory_s) + fault_s
+    time_s    = fixed + max(compute_s + exposed_stream * miss_s, memory_s) + fault_s
+    fixed     = fixed_s, plus low_precision_fixed_s for a bf16, fp16 or fp8 call
 
 The roofline alone overlaps all memory traffic with compute. ``exposed_stream`` is the share of the
 traffic beyond the cache that is not hidden (a CPU BLAS packs the operands it reads from memory in a
@@ -67,6 +68,8 @@ from planner.model import EfficiencySpec
 
 FAMILY = "gemm"
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8")
+#: Dtypes whose GEMM calls pay ``low_precision_fixed_s`` on top of ``fixed_s``.
+LOW_PRECISION = ("bf16", "fp16", "fp8")
 
 
 def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
@@ -95,6 +98,11 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
         "assumed 1: an output written beyond the cache streams at the memory rate; fitted where measured",
         0.5, 50.0, "x output bytes at the memory rate")
     specs["page_fault_s"] = page_fault_spec()
+    specs["low_precision_fixed_s"] = ParamSpec(
+        "low_precision_fixed_s", 0.2 * launch,
+        "set-up a bf16, fp16 or fp8 GEMM call adds to fixed_s (CPU BLAS libraries convert and reorder the "
+        "operands into their blocked low-precision layout on every call; four quick benches here fitted "
+        "19-26 us); assumed 0.2 x efficiency.kernel_launch_s where not measured", 1e-9, 1e-3, "s per call")
     specs["exposed_stream"] = ParamSpec(
         "exposed_stream", 0.05,
         "assumed 0.05, close to the roofline (operand traffic hidden behind compute, as NeuSight assumes for "
@@ -123,8 +131,9 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
 def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int,
                 precision: str) -> tuple[float, float, float]:
     """Time of one GEMM C[m,n] = A[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``."""
+    fixed = p["fixed_s"] + (p.get("low_precision_fixed_s", 0.0) if precision in LOW_PRECISION else 0.0)
     if m <= 0 or n <= 0 or k <= 0:
-        return p["fixed_s"], 0.0, 0.0
+        return fixed, 0.0, 0.0
     frac = p.get(f"peak_fraction_{precision}", p.get("peak_fraction_fp32", 0.5))
     eff = frac * k / (k + p["k_half"])
     elem = ELEM_BYTES.get(precision, 4)
@@ -139,7 +148,7 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     if min(m, n) == 1:  # matrix-vector product
         compute_s = 2.0 * m * n * k / (fig.peak_for(precision) * eff)
         memory_s /= p.get("gemv_fraction", 1.0)
-        return p["fixed_s"] + max(compute_s, memory_s) + fault_s, compute_s, memory_s
+        return fixed + max(compute_s, memory_s) + fault_s, compute_s, memory_s
     tile_m, tile_n, resident = gemm_tiling(fig, m, n)
     units = fig.compute_units * resident
     tiles = ceil_div(m, tile_m) * ceil_div(n, tile_n)
@@ -149,7 +158,7 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
     miss_bytes = (1.0 - hit) * (m * k + k * n + m * n * p.get("output_write_cost", 1.0)) * elem
     exposed_s = p.get("exposed_stream", 0.0) * miss_bytes / bandwidth
-    return p["fixed_s"] + max(compute_s + exposed_s, memory_s) + fault_s, compute_s, memory_s
+    return fixed + max(compute_s + exposed_s, memory_s) + fault_s, compute_s, memory_s
 
 
 def linear_time_s(p: Mapping[str, float], fig: DeviceFigures, batch: int, in_features: int,
