@@ -127,7 +127,8 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
             total, parts = embedding.embedding_time_s(e, fig, p["rows"], p["dim"], p["pooling"], p["batch"],
                                                       elem,
                                                       phase, optimizer, zipf, footprint)
-            return total, parts["fixed_s"]
+            call = e.get("step_call_s", 0.0) if phase == "backward" else 0.0  # the bench's per-case calls
+            return total + call, parts["fixed_s"] + call
 
         op = (p["rows"], p["dim"], p["pooling"], p["batch"], elem, phase, optimizer, zipf, footprint, 1.0)
         return "embedding", launches, pred_emb, (fig, op)
@@ -236,7 +237,10 @@ def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
     batch = _embedding_batch(cases)
     if batch is not None:  # the same formula, all cases at once (tested against the per-case one)
         fig = cases[0].batch_op[0]  # type: ignore[index]
-        return np.log(np.maximum(embedding.embedding_times(params["embedding"], fig, batch), 1e-30))
+        times = embedding.embedding_times(params["embedding"], fig, batch)
+        # the bench-only per-case calls of a backward case, as in pred_emb
+        times = times + np.where(batch.forward, 0.0, params["embedding"].get("step_call_s", 0.0))
+        return np.log(np.maximum(times, 1e-30))
     return np.array([math.log(max(c.predict(params)[0], 1e-30)) for c in cases])
 
 

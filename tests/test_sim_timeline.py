@@ -91,3 +91,34 @@ def test_coalescing_update_makes_the_host_wait_for_the_device(gpu):
     adagrad = simulate(micro_workload(optimizer="adagrad"), gpu, 1, steps=1, cost_model=cost)
     assert sgd.step_time_s == pytest.approx(22.5e-3, rel=1e-12)
     assert adagrad.step_time_s == pytest.approx(23.0e-3, rel=1e-12)
+
+
+class _StepCallCost(FakeCost):
+    """A fake cost model whose sparse optimizer step() call costs ``call_s`` on the host."""
+
+    def __init__(self, call_s: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.call_s = call_s
+
+    def sparse_step_call_s(self) -> float:
+        return self.call_s
+
+
+@pytest.mark.parametrize("serial_host", [True, False])
+def test_the_sparse_optimizer_call_is_paid_once_per_step_whatever_the_table_count(cpu, gpu, serial_host):
+    """A CPU (serial host) adds the call to the step once, for 1 table as for 8; a GPU's host makes it
+    while the device still runs earlier work, so at most the call is added (less with more work queued)."""
+    profile = cpu if serial_host else gpu
+    added = []
+    for tables in (1, 8):
+        workload = micro_workload(tables=tables)
+        base = simulate(workload, profile, 1, steps=1,
+                        cost_model=_StepCallCost(0.0, device_s=1e-5, host_s=1e-6, serial_host=serial_host))
+        more = simulate(workload, profile, 1, steps=1,
+                        cost_model=_StepCallCost(2e-3, device_s=1e-5, host_s=1e-6, serial_host=serial_host))
+        added.append(more.step_time_s - base.step_time_s)
+    if serial_host:
+        assert added == pytest.approx([2e-3, 2e-3], rel=1e-6)
+    else:
+        assert all(0.0 < a <= 2e-3 + 1e-12 for a in added)
+        assert added[1] <= added[0] + 1e-12

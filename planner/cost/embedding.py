@@ -156,6 +156,15 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
         "fixed_s": ParamSpec("fixed_s", launch, launch_basis(), 1e-8, 1e-2, "s per launch"),
         "backward_fixed_s": ParamSpec("backward_fixed_s", launch, launch_basis(), 1e-8, 1e-2,
                                       "s per launch"),
+        "step_call_s": ParamSpec(
+            "step_call_s", 20.0 * launch,
+            "the calls around one sparse update: the bench times each table's backward + update as its "
+            "own backward() and optimizer step() (autograd engine start, the optimizer's per-call Python), "
+            "which a training step makes once for all its tables; assumed 20 x efficiency.kernel_launch_s "
+            "(here an SGD step() over one table took 122 us, over 16 tables 34 us per table); fitted where "
+            "measured. A benchmark case pays it once; the step model once per step (the sparse optimizer's "
+            "step(); the engine start is overhead.backward_start_s)",
+            1e-8, 1e-2, "s per update call"),
     }
 
 

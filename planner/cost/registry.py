@@ -123,6 +123,10 @@ class AnalyticCostModel:
         """Host-side time to launch one op (framework dispatch + driver), in seconds."""
         return self._host_s
 
+    def sparse_step_call_s(self) -> float:
+        """Host-side time of the sparse optimizer's step() call around the tables' updates, in seconds."""
+        return float(self.params["embedding"].get("step_call_s", 0.0))
+
     def backward_start_s(self) -> float:
         """Host-side time to start one backward pass (autograd engine set-up), in seconds."""
         return float(self.params["overhead"].get("backward_start_s", 0.0))
