@@ -25,7 +25,7 @@ The roofline alone overlaps all memory traffic with compute. ``exposed_stream`` 
 traffic beyond the cache that is not hidden (a CPU BLAS packs the operands it reads from memory in a
 phase of its own before its compute kernel runs; about 0 on GPUs, whose loads stream under the math): on
 this project's 2-core CPU a 512 -> 32 Linear at batch 8192 (a 16 MiB input) took 2.3-3.4 ms against 1.4
-ms of compute, the same layer at batch 1024 ran at compute speed, and two quick benches fitted 1.9 and 3.0.
+ms of compute, the same layer at batch 1024 ran at compute speed; quick benches fitted 1.9-3.0.
 
 On a CPU an output of at least 32 MiB (glibc's largest mmap threshold) is mapped afresh on every call
 and its first touch pays ``page_fault_s`` per 4 KiB page (``fault_s``), as the embedding and collective
@@ -101,8 +101,8 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     specs["low_precision_fixed_s"] = ParamSpec(
         "low_precision_fixed_s", 0.2 * launch,
         "set-up a bf16, fp16 or fp8 GEMM call adds to fixed_s (CPU BLAS libraries convert and reorder the "
-        "operands into their blocked low-precision layout on every call; four quick benches here fitted "
-        "19-26 us); assumed 0.2 x efficiency.kernel_launch_s where not measured", 1e-9, 1e-3, "s per call")
+        "operands into their blocked low-precision layout on every call; quick benches here fitted "
+        "19-29 us); assumed 0.2 x efficiency.kernel_launch_s where not measured", 1e-9, 1e-3, "s per call")
     specs["exposed_stream"] = ParamSpec(
         "exposed_stream", 0.05,
         "assumed 0.05, close to the roofline (operand traffic hidden behind compute, as NeuSight assumes for "
