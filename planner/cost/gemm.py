@@ -102,7 +102,8 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
         "low_precision_fixed_s", 0.2 * launch,
         "set-up a bf16, fp16 or fp8 GEMM call adds to fixed_s (CPU BLAS libraries convert and reorder the "
         "operands into their blocked low-precision layout on every call; quick benches here fitted "
-        "19-29 us); assumed 0.2 x efficiency.kernel_launch_s where not measured", 1e-9, 1e-3, "s per call")
+        "19-29 us); where not measured 0.2 x efficiency.kernel_launch_s, a small assumed value the fit can "
+        "move (GPU libraries run low precision natively: little beyond the launch)", 1e-9, 1e-3, "s per call")
     specs["exposed_stream"] = ParamSpec(
         "exposed_stream", 0.05,
         "assumed 0.05, close to the roofline (operand traffic hidden behind compute, as NeuSight assumes for "
