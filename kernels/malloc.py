@@ -7,7 +7,7 @@ is slow to write, later ones are recycled: one case measured after another, or a
 run, can differ by tens of percent for that reason alone (seen here: a DLRM step 76 ms with 9,000 faults,
 then 55 ms with none, same process). :func:`pin_steady_state` sets the thresholds a long training run
 settles at: requests below 32 MiB come from the heap, larger ones are mapped afresh each time, which is
-what the CPU cost models assume (:data:`planner.cost.embedding.FRESH_MAPPING_BYTES`).
+what the CPU cost models assume (:data:`planner.cost.params.FRESH_MAPPING_BYTES`).
 """
 
 from __future__ import annotations

@@ -55,8 +55,8 @@ class TimingPolicy:
 
 #: Quick runs: at least 11 timed calls (the median of few calls of a microsecond op on a shared machine is
 #: noise) unless 0.15 s have passed, up to 300, a 2% stability test, and a short warm-up (allocator,
-#: caches, threads). The host's speed drifts over seconds, so a longer window per case buys little: more
-#: passes spread over the run do (:data:`CPU_PASSES`).
+#: caches, threads). The host's speed drifts over seconds, so a longer window per case buys little: a
+#: later pass over the cases does (:data:`CPU_PASSES`).
 QUICK_POLICY = TimingPolicy(
     warmup=2, min_reps=11, max_reps=300, max_time_s=0.15, rel_tol=0.02, warmup_min_s=0.01
 )

@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 
+from kernels.timing import CPU_PASSES  # no torch: the timing policies are plain Python
 from planner.cli.common import err_console
 from planner.errors import InputError
 from planner.io import atomic_write_text, check_output_file, load_json_file
@@ -262,8 +263,8 @@ def bench(
     world_sizes: str | None = typer.Option(None, "--world-sizes", help="Collective world sizes, e.g. 2,4."),
     passes: int | None = typer.Option(
         None, "--passes", min=1, max=5,
-        help="Measure each kernel case this many times, a pass apart, keeping the fastest (default: 4 "
-             "on a CPU, whose speed drifts with other work on the host; 1 on a GPU).",
+        help=f"Measure each kernel case this many times, a pass apart, keeping the fastest (default: "
+             f"{CPU_PASSES} on a CPU, whose speed drifts with other work on the host; 1 on a GPU).",
     ),
 ) -> None:
     """Measure embedding, GEMM, interaction, memory, collective and whole-DLRM cases into --out."""
@@ -295,7 +296,7 @@ def bench(
     from kernels.env import busy_warning, collect_env
     from kernels.records import new_document
     from kernels.runner import CollectiveSetup, Hooks, run_cases
-    from kernels.timing import CPU_PASSES, FULL_POLICY, QUICK_POLICY
+    from kernels.timing import FULL_POLICY, QUICK_POLICY
 
     kind = "cuda" if dev.startswith("cuda") else "cpu"
     backend = "nccl" if kind == "cuda" else "gloo"

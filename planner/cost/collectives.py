@@ -34,8 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
-from planner.cost.params import DeviceFigures, ParamSpec, page_fault_spec
+from planner.cost.params import DeviceFigures, ParamSpec, fresh_mapping_fault_s, page_fault_spec
 from planner.model import EfficiencySpec
 
 FAMILY = "collective"
@@ -124,10 +123,6 @@ def collective_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str, nby
         intra = (per_node - 1) / n * s / a2a
         inter = (n - per_node) / n * s / net
         body = max(intra, inter)
-    fault_s = 0.0
-    if fig.kind == "cpu":
-        staging = {"all_gather": n * s, "reduce_scatter": s}.get(kind, 0.0)
-        if staging >= FRESH_MAPPING_BYTES:
-            fault_s = staging / PAGE_BYTES * p["page_fault_s"]
+    fault_s = fresh_mapping_fault_s(p, fig, {"all_gather": n * s, "reduce_scatter": s}.get(kind, 0.0))
     return latency + body + fault_s, {"latency_s": latency, "intra_s": intra, "inter_s": inter,
                                       "page_fault_s": fault_s}

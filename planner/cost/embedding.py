@@ -49,9 +49,12 @@ from functools import lru_cache
 import numpy as np
 
 from planner.cost.params import (
+    FRESH_MAPPING_BYTES,
+    PAGE_BYTES,
     DeviceFigures,
     ParamSpec,
     ceil_div,
+    fresh_mapping_fault_s,
     launch_basis,
     memory_system_specs,
     page_fault_spec,
@@ -85,10 +88,6 @@ _ROW_PASSES = {"none": (0.0, 0.0), "sgd": (2.0, 1.0), "adagrad": (5.0, 3.0), "ad
 INDEX_BYTES = 8
 #: Optimizers whose sparse update coalesces the gradient first (sort + unique); SGD adds it uncoalesced.
 COALESCING = ("adagrad", "rowwise_adagrad", "adam")
-#: glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: larger buffers are always freshly mmap'ed (CPU only).
-FRESH_MAPPING_BYTES = 32 * 1024 * 1024
-#: Page size of a freshly mapped buffer's first-touch faults (x86-64 base pages).
-PAGE_BYTES = 4096
 #: Page size that address translation of a table works in: x86-64 base pages on CPUs (PyTorch's CPU
 #: allocator does not request transparent huge pages by default), 2 MiB pages on GPUs (CUDA's allocation
 #: granularity).
@@ -290,11 +289,8 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         if coalesces:
             grad_bytes += p["sort_bytes_per_key"] * lookups * math.log2(max(lookups, 2.0))
         overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
-        if fig.kind == "cpu":
-            buffers = (lookups * value_bytes, lookups * INDEX_BYTES,
-                       touched * value_bytes if coalesces else 0.0)
-            fresh = sum(b for b in buffers if b >= FRESH_MAPPING_BYTES)
-            fault_s = fresh / PAGE_BYTES * p["page_fault_s"]
+        fault_s = fresh_mapping_fault_s(p, fig, lookups * value_bytes, lookups * INDEX_BYTES,
+                                        touched * value_bytes if coalesces else 0.0)
         stream_s = grad_bytes / bandwidth
         ratio = p.get("backward_bandwidth_ratio", 1.0)
         rows_s, overhead_s, stream_s = rows_s / ratio, overhead_s / ratio, stream_s / ratio

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
 from planner.cost.params import (
     ELEM_BYTES,
     DeviceFigures,
@@ -59,6 +58,7 @@ from planner.cost.params import (
     cache_hit,
     cache_specs,
     ceil_div,
+    fresh_mapping_fault_s,
     gemm_tiling,
     launch_basis,
     memory_rate_bytes,
@@ -129,10 +129,16 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     return specs
 
 
+def fixed_s(p: Mapping[str, float], precision: str) -> float:
+    """Fixed cost of one GEMM call in seconds: ``fixed_s``, plus ``low_precision_fixed_s`` for a bf16,
+    fp16 or fp8 one."""
+    return p["fixed_s"] + (p.get("low_precision_fixed_s", 0.0) if precision in LOW_PRECISION else 0.0)
+
+
 def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int,
                 precision: str) -> tuple[float, float, float]:
     """Time of one GEMM C[m,n] = A[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``."""
-    fixed = p["fixed_s"] + (p.get("low_precision_fixed_s", 0.0) if precision in LOW_PRECISION else 0.0)
+    fixed = fixed_s(p, precision)
     if m <= 0 or n <= 0 or k <= 0:
         return fixed, 0.0, 0.0
     frac = p.get(f"peak_fraction_{precision}", p.get("peak_fraction_fp32", 0.5))
@@ -143,9 +149,7 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     per_byte = memory_rate_bytes(p, hit)
     out_per_byte = hit / p.get("cache_bandwidth_ratio", 1.0) + (1.0 - hit) * p.get("output_write_cost", 1.0)
     memory_s = ((m * k + k * n) * per_byte + m * n * out_per_byte) * elem / bandwidth
-    fault_s = 0.0
-    if fig.kind == "cpu" and m * n * elem >= FRESH_MAPPING_BYTES:
-        fault_s = m * n * elem / PAGE_BYTES * p.get("page_fault_s", 0.0)
+    fault_s = fresh_mapping_fault_s(p, fig, m * n * elem)
     if min(m, n) == 1:  # matrix-vector product
         compute_s = 2.0 * m * n * k / (fig.peak_for(precision) * eff)
         memory_s /= p.get("gemv_fraction", 1.0)

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planner.cost.embedding import FRESH_MAPPING_BYTES, PAGE_BYTES
 from planner.cost.params import (
     DeviceFigures,
     ParamSpec,
     cache_hit,
     cache_sharpness_spec,
+    fresh_mapping_fault_s,
     launch_basis,
     memory_rate_bytes,
     memory_system_specs,
@@ -93,8 +93,7 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
         ops, passes = OPTIMIZER_OPS.get(optimizer, OPTIMIZER_OPS["adagrad"])
         fixed = p["optimizer_fixed_s"] + ops * p["optimizer_launch_s"]
         temporary = nbytes / passes if optimizer != "sgd" else 0.0
-        if fig.kind == "cpu" and temporary >= FRESH_MAPPING_BYTES:
-            fault_s = temporary / PAGE_BYTES * p["page_fault_s"]
+        fault_s = fresh_mapping_fault_s(p, fig, temporary)
     else:
         fixed = p["fixed_s"]
     hit = cache_hit(p, fig, nbytes)

@@ -186,6 +186,22 @@ def cache_hit(p: Any, fig: DeviceFigures, working_set_bytes: float) -> float:
     return 1.0 / (1.0 + (working_set_bytes / cache) ** p.get("cache_sharpness", 1.0))
 
 
+#: glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: larger buffers are always freshly mmap'ed (CPU only).
+FRESH_MAPPING_BYTES = 32 * 1024 * 1024
+#: Page size of a freshly mapped buffer's first-touch faults (x86-64 base pages).
+PAGE_BYTES = 4096
+
+
+def fresh_mapping_fault_s(p: Any, fig: DeviceFigures, *buffers: float) -> float:
+    """First-touch page faults of the ``buffers`` (bytes) a CPU maps afresh on every allocation, in
+    seconds: ``page_fault_s`` per 4 KiB page of each buffer of at least ``FRESH_MAPPING_BYTES``; 0 on a
+    GPU, whose caching allocator reuses its blocks."""
+    if fig.kind != "cpu":
+        return 0.0
+    fresh = sum(b for b in buffers if b >= FRESH_MAPPING_BYTES)
+    return fresh / PAGE_BYTES * p.get("page_fault_s", 0.0) if fresh else 0.0
+
+
 def page_fault_spec() -> ParamSpec:
     """The first-touch page-fault cost of freshly mapped host memory (CPU families)."""
     return ParamSpec(

@@ -155,10 +155,8 @@ class AnalyticCostModel:
     def _gemm(self, op: GemmOp) -> Estimate:
         total, compute_s, memory_s = gemm.gemm_time_s(self.params["gemm"], self.figures, op.m, op.n, op.k,
                                                       op.precision)
-        g = self.params["gemm"]
-        low = op.precision in gemm.LOW_PRECISION
-        fixed = g["fixed_s"] + (g.get("low_precision_fixed_s", 0.0) if low else 0.0)
-        parts = {"fixed_s": fixed, "compute_s": compute_s, "memory_s": memory_s}
+        parts = {"fixed_s": gemm.fixed_s(self.params["gemm"], op.precision), "compute_s": compute_s,
+                 "memory_s": memory_s}
         return Estimate(total, self.sigma["gemm"], 1, "gemm", parts)
 
     def _embedding(self, op: EmbeddingOp) -> Estimate:

@@ -263,13 +263,18 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
     if multi and sizes.row_gather > 0:
         b.begin("row_ag", "a2a_bwd", "comm", ("inter_bwd",), "row_ag", "all_gather")
         coll("all_gather", sizes.row_gather)
-    step_call_s = float(getattr(cost, "sparse_step_call_s", lambda: 0.0)())
+    step_call = [float(getattr(cost, "sparse_step_call_s", lambda: 0.0)())]
+
+    def sparse_step_call() -> None:
+        """The sparse optimizer's step() call: once per step, before the first embedding update."""
+        b.host_before_first(step_call[0])
+        step_call[0] = 0.0
+
     if dp_bwd_ops:
         b.begin("dp_emb_bwd", "embedding_bwd_update", waits=("inter_bwd",))
         for op in dp_bwd_ops:
             b.op(op)
-        b.host_before_first(step_call_s)  # the sparse optimizer's step() call, once per step
-        step_call_s = 0.0
+        sparse_step_call()
     b.extend(backward_bottom)
     if multi and sizes.data_parallel_grad > 0:
         b.begin("dp_allreduce", "allreduce_exposed", "comm", ("dp_emb_bwd",), "dp_ar", "all_reduce")
@@ -279,7 +284,7 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
         b.begin("emb_bwd", "embedding_bwd_update", waits=("inter_bwd", "grad_a2a", "row_ag"))
         for op in bwd_ops:
             b.op(op)
-        b.host_before_first(step_call_s)
+        sparse_step_call()
     elif bwd_ops:
         # Coalescing a sparse gradient (sort + unique) has a data-dependent size: the host reads it back,
         # waiting for the device, once per table before it can launch the rest of the update.
@@ -290,7 +295,7 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
             for op in ops:
                 b.op(op)
             if k == 0:
-                b.host_before_first(step_call_s)
+                sparse_step_call()
     b.end()
     ar_names = tuple(i.name for i in b.items if i.collective == "all_reduce")
     b.extend([replace(it, waits=it.waits + ar_names) for it in optimizer])

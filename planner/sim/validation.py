@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kernels.timing import CPU_PASSES
 from planner.model import HardwareProfile, Workload
 from planner.workload import workload_from_mapping
 
@@ -104,9 +105,9 @@ def calibrated_threads(profile: HardwareProfile) -> int | None:
     return int(threads) if isinstance(threads, int) and threads > 0 else None
 
 
-#: Rounds over the set by default: as many as the bench's passes over its cases on a CPU
-#: (``kernels.timing.CPU_PASSES``), so both sides keep the fastest of as many measurements.
-ROUNDS = 2
+#: Rounds over the set by default: as many as the bench's passes over its cases on a CPU, so both sides
+#: keep the fastest of as many measurements.
+ROUNDS = CPU_PASSES
 
 
 def validate_rounds(workloads: list[Workload], profile: HardwareProfile, device: str = "cpu",
