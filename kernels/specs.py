@@ -14,6 +14,7 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from kernels.records import SUITES, case_id
@@ -32,9 +33,10 @@ class Case:
     dtype: str
     params: dict[str, Any] = field(hash=False)
 
-    @property
+    @cached_property
     def case_id(self) -> str:
-        """The record's stable id (see :func:`kernels.records.case_id`)."""
+        """The record's stable id (see :func:`kernels.records.case_id`); worked out once per case (the
+        runner asks for every planned case's id after each finished one)."""
         return case_id(self.suite, self.kernel, self.params, self.dtype)
 
 

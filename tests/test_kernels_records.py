@@ -186,3 +186,27 @@ def test_dumps_is_sorted_json_with_one_line_per_record():
     assert json.loads(dumps({"records": []})) == {"records": []}
     with pytest.raises(ValueError):
         dumps({"records": [{"x": float("nan")}]})
+
+
+def test_dumps_with_a_memo_encodes_each_record_once_and_writes_the_same_text():
+    from kernels.records import dumps
+
+    first, second = {"case_id": "a", "x": 1.5}, {"case_id": "b", "x": 2}
+    doc = {"schema_version": 1, "records": [first]}
+    memo: dict = {}
+    assert dumps(doc, memo) == dumps(doc)
+    doc["records"].append(second)
+    assert dumps(doc, memo) == dumps(doc)
+    assert set(memo) == {id(first), id(second)}
+    memo[id(first)] = (first, '{"case_id": "a", "from": "memo"}')  # a second write reads the memo
+    assert '"from": "memo"' in dumps(doc, memo)
+    doc["records"][0] = {"case_id": "a", "x": 3}  # a replaced record (a later pass) is encoded afresh
+    assert dumps(doc, memo) == dumps(doc)
+
+
+def test_a_case_works_out_its_id_once():
+    from kernels import specs
+
+    case = specs._mem("copy", 4096)
+    assert case.case_id == "memory/copy/fp32/bytes=4096,bytes_moved=8192"
+    assert case.__dict__["case_id"] is case.case_id  # cached on the instance

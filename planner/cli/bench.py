@@ -141,8 +141,10 @@ def _load_resume(path: Path, device_kind: str) -> dict[str, Any] | None:
 def _writer(path: Path) -> Any:
     from kernels.records import dumps
 
+    encoded: dict[int, tuple[dict[str, Any], str]] = {}  # each record's line, encoded once
+
     def write(doc: dict[str, Any]) -> None:
-        atomic_write_text(path, dumps(doc))
+        atomic_write_text(path, dumps(doc, encoded))
 
     return write
 
