@@ -12,7 +12,7 @@ and are marked ``datasheet``. Families are fitted in order, each with the earlie
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -294,28 +294,34 @@ def _solve(cases: list[FitCase], params: Params, family: str, names: list[str],
 
 def fit_parameters(cases: list[FitCase], params: Params, family: str, specs: dict[str, ParamSpec],
                    names: list[str], *, only_this_start: bool = False,
+                   starts_named: Collection[str] | None = None, report: dict[str, str] | None = None,
                    ) -> tuple[dict[str, float], dict[str, float | None], bool, str, float]:
     """Fit ``names`` of ``family`` to ``cases`` from several starts (``params``, rescaled, and shifted
     across roofline kinks; only ``params`` with ``only_this_start``); returns values, stderrs, ok,
-    message, rms."""
+    message, rms.
+
+    The starts are named ("given", "rescaled", "cache x0.01", "cache x0.1", "kinked", "rates x0.1",
+    "rates x10"; the last five only where they apply); ``starts_named`` runs only those of them (all
+    when none of them applies to these cases), and ``report["start"]`` receives the name of the winner.
+    """
     if not names:
         res = _log_predictions(cases, params) - np.log([c.measured_s for c in cases])
         return {}, {}, True, "no free parameters", float(np.sqrt(np.mean(res ** 2)))
     best = None
     rescaled = _rescaled_start(cases, params, family, specs)
-    starts = [params, rescaled]
+    starts: list[tuple[str, Params]] = [("given", params), ("rescaled", rescaled)]
     if "cache_fraction" in names:  # the cache knee can sit far from the datasheet cache size
         for factor in (0.01, 0.1):
             shifted = {k: dict(v) for k, v in rescaled.items()}
             shifted[family]["cache_fraction"] = max(rescaled[family]["cache_fraction"] * factor,
                                                     specs["cache_fraction"].lower)
-            starts.append(shifted)
+            starts.append((f"cache x{factor:g}", shifted))
     prior = np.array([math.log(max(rescaled[family][n], 1e-30)) for n in names])
     kinked = _kinked(cases, rescaled, family, specs, _sensitive(cases, rescaled, family, specs))
     if kinked:  # a start on the other side of each roofline kink, so the optimiser sees those parameters
         shifted = {k: dict(v) for k, v in rescaled.items()}
         shifted[family].update({n: v for n, v in kinked.items() if n in names})
-        starts.append(shifted)
+        starts.append(("kinked", shifted))
     # One start with each rate (fraction, efficiency, ratio) ten times lower and one ten times higher:
     # a roofline's max() leaves a parameter flat on one side of its kink, where a local optimiser stalls.
     rates = [n for n in names if specs[n].unit.startswith(("fraction", "x "))]
@@ -323,12 +329,18 @@ def fit_parameters(cases: list[FitCase], params: Params, family: str, specs: dic
         shifted = {k: dict(v) for k, v in rescaled.items()}
         for n in rates:
             shifted[family][n] = min(max(rescaled[family][n] * factor, specs[n].lower), specs[n].upper)
-        starts.append(shifted)
-    for start in starts[:1] if only_this_start else starts:
+        starts.append((f"rates x{factor:g}", shifted))
+    if only_this_start:
+        starts = starts[:1]
+    elif starts_named is not None and any(label in starts_named for label, _ in starts):
+        starts = [(label, start) for label, start in starts if label in starts_named]
+    for label, start in starts:
         x, result = _solve(cases, start, family, names, specs, prior)
         if best is None or result.cost < best[1].cost:  # type: ignore[attr-defined]
             best = (x, result)
-    assert best is not None  # two starts always run
+            if report is not None:
+                report["start"] = label
+    assert best is not None  # at least one start always runs
     x, result = best
     jac = np.asarray(result.jac)[: len(cases)]  # type: ignore[attr-defined]
     fun = np.asarray(result.fun)[: len(cases)]  # type: ignore[attr-defined]
@@ -407,7 +419,8 @@ def fit_family(family: str, cases: list[FitCase], params: Params, specs: dict[st
         return FamilyFit(family, "datasheet", kept, message="no measurements: base profile values kept"), {}
     names = [n for n in free_parameters(cases, params, family, specs) if n not in fixed]
     start = {k: dict(v) for k, v in params.items()}
-    values, stderr, ok, message, rms = fit_parameters(cases, params, family, specs, names)
+    winner: dict[str, str] = {}
+    values, stderr, ok, message, rms = fit_parameters(cases, params, family, specs, names, report=winner)
     # A parameter flat at the start (behind a roofline kink the start sits on the other side of) can
     # matter at the fitted point: fit once more, from there, with every parameter sensitive there too.
     fitted_params = {k: dict(v) for k, v in params.items()}
@@ -421,7 +434,7 @@ def fit_family(family: str, cases: list[FitCase], params: Params, specs: dict[st
     fitted = {n: ParamFit(values[n], stderr.get(n), "measured") if n in values
               else ParamFit(params[family][n], None, "datasheet") for n in specs}
     fit = FamilyFit(family, "measured", fitted, cases=len(cases), converged=ok, message=message,
-                    rms_log_residual=rms, extra={"start": start})
+                    rms_log_residual=rms, extra={"start": start, "winning_start": winner.get("start")})
     return fit, values
 
 
