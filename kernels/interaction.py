@@ -3,7 +3,8 @@
 Dot: ``Z`` (batch, features, dim) -> ``bmm(Z, Zᵀ)`` -> strictly-lower-triangle gather, (batch, F(F-1)/2).
 DCN: ``x0 * (V(U x) + b) + x`` with ``U`` (width x low_rank) and ``V`` (low_rank x width); full rank
 (``W x`` with a width x width ``W``) when ``low_rank`` is 0. Backward is timed on a retained graph with
-``torch.autograd.grad`` (inputs and weights), so it excludes the forward.
+``torch.autograd.grad`` (inputs and weights), so it excludes the forward. The results of the last calls
+stay alive, one per input, as in a training step (see :mod:`kernels.gemm`).
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     backward = case.kernel.endswith("_backward")
     rotate = max(1, ctx.rotate)
     torch.manual_seed(ctx.seed)
-    extra: dict[str, Any] = {"bytes_per_elem": elem, "rotating_inputs": rotate}
+    extra: dict[str, Any] = {"bytes_per_elem": elem, "rotating_inputs": rotate, "results_kept": rotate}
     with MatmulPrecision(case.dtype, ctx.device):
         if case.kernel.startswith("dot_"):
             b, f, d = p["batch"], p["features"], p["dim"]
-            require_memory(elem * b * (rotate * f * d + 3 * f * f + f * d), ctx.device)
+            require_memory(elem * b * (2 * rotate * f * d + (rotate + 3) * f * f + f * d), ctx.device)
             rows, cols = torch.tril_indices(f, f, offset=-1, device=ctx.device)
             inputs = [
                 random_tensor((b, f, d), dtype, ctx.device, requires_grad=backward)
@@ -50,7 +51,8 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
             extra["flops_forward"] = 2.0 * b * f * f * d
         else:
             b, w, r = p["batch"], p["width"], p["low_rank"]
-            require_memory(elem * (b * w * (rotate + 6) + 2 * w * max(r, 1) + w * w * (r == 0)), ctx.device)
+            weights_elems = 2 * w * max(r, 1) + w * w * (r == 0)
+            require_memory(elem * (b * w * (3 * rotate + 6) + weights_elems), ctx.device)
             if r:
                 u = random_tensor((w, r), dtype, ctx.device, scale=w**-0.5)
                 v = random_tensor((r, w), dtype, ctx.device, scale=r**-0.5)
@@ -72,11 +74,12 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
                 return x * (proj + bias) + x
 
             extra["flops_forward"] = 2.0 * b * w * (2 * r if r else w)
+        kept: list[Any] = [None] * rotate  # the last results, alive as in a training step
         if not backward:
 
             def forward(rep: int) -> None:
                 with torch.no_grad():
-                    op(inputs[rep % rotate])
+                    kept[rep % rotate] = op(inputs[rep % rotate])
 
             timing = measure(forward, ctx.device, ctx.policy, ctx.deadline)
         else:
@@ -85,7 +88,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
 
             def backward_only(rep: int) -> None:
                 i = rep % rotate
-                torch.autograd.grad(outs[i], [inputs[i], *weights], grad_out, retain_graph=True)
+                kept[i] = torch.autograd.grad(outs[i], [inputs[i], *weights], grad_out, retain_graph=True)
 
             timing = measure(backward_only, ctx.device, ctx.policy, ctx.deadline)
     return timing.as_dict(), extra

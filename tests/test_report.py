@@ -154,7 +154,7 @@ def test_calibrated_profile_carries_its_measurement_hash(tmp_path):
     cal = json.loads(texts[FILES["json"]])["provenance"]["hardware"]["cpu-calibrated"]["calibration"]
     assert cal["status"] == "calibrated" and cal["device_name"] == "AMD EPYC"
     assert cal["date"] == s.hardware[0].profile.calibration["date"]
-    measured = ROOT / "calibration/measurements/cpu-quick-epyc-2core-b.json"
+    measured = ROOT / "calibration/measurements/cpu-quick-epyc-2core-d.json"
     digest = hashlib.sha256(measured.read_bytes()).hexdigest()
     assert cal["files"][0]["sha256"] == digest  # the shipped calibration cites its measurement file
     for name in (FILES["html"], FILES["md"]):
