@@ -2,8 +2,9 @@
 
 The distinct cases are shuffled with a fixed seed and split into ``k`` folds (``k = min(folds, cases)``;
 a case measured in several files keeps all its records in one fold); each fold is predicted by a fit on
-the others, refitting the same free parameters from two of the full fit's starts (the rescaled one and
-the one the full fit converged from, chosen by name, so no fitted value reaches a fold). Reported:
+the others, refitting the same free parameters from three of the full fit's starts (the given one, the
+rescaled one and the one the full fit converged from, chosen by name, so no fitted value reaches a
+fold). Reported:
 median and 90th-percentile absolute percentage error ``|predicted / measured - 1| * 100`` and the
 lognormal spread ``sigma_rel = 1.4826 * median |log(predicted / measured)|`` (a robust one-sigma log error,
 used by the simulator as per-kernel variability). Families with fewer than ``MIN_CASES`` cases are not
@@ -58,8 +59,9 @@ def _fold_predictions(fit: FamilyFit, cases: list[FitCase], params: Params, spec
     # into the prior centre and the start point)
     start_params = fit.extra.get("start")
     start = {f: dict(v) for f, v in (start_params if isinstance(start_params, dict) else params).items()}
-    # the rescaled start and the one the full fit converged from (its name, not its values): the other
-    # starts lost on all the cases, and running them on each fold took 80% of calibrate's time
+    # the given start, the rescaled one and the one the full fit converged from (its name, not its
+    # values): the others lost on all the cases, and running them on each fold took 80% of calibrate's
+    # time
     winner = fit.extra.get("winning_start")
     named = {"given", "rescaled", winner} if isinstance(winner, str) else None
     values, _se, _ok, _msg, _rms = fit_parameters(train, start, family, specs, usable, starts_named=named)
