@@ -386,6 +386,28 @@ def test_gpu_small_gemm_outputs_get_small_tiles_and_more_per_unit():
     assert gemm_tiling(cpu, 27, 27) == (*cpu.tile, 1)
 
 
+def test_cpu_batched_products_pad_columns_to_groups_of_four_not_to_the_register_tile():
+    """On a CPU the dot interaction's products cost per output row and per group of 4 columns: 15 and 16
+    features cost the same, 17 more (one more group), and rows are not padded to the 8-row tile."""
+    from planner.cost.interaction import batched_gemm_time_s
+    from planner.cost.params import CPU_BATCHED_TILE, device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    params = default_parameters(profile)
+    p, g = params["interaction"], params["gemm"]
+
+    def compute_s(f: int) -> float:
+        return batched_gemm_time_s(p, g, fig, 1024, f, f, 64, "fp32", 1e18)[1]
+
+    assert CPU_BATCHED_TILE == (1, 4)
+    # (to the last wave over the profile's cores)
+    assert compute_s(13) == pytest.approx(compute_s(16) * 13 / 16, rel=1e-2)  # rows: no padding
+    assert compute_s(15) == pytest.approx(compute_s(16) * 15 / 16, rel=1e-2)  # 15 columns: 4 groups, as 16
+    assert compute_s(17) == pytest.approx(compute_s(16) * 17 / 16 * 5 / 4, rel=1e-2)  # 17: five groups
+
+
 def test_dot_interaction_on_a_gpu_is_bound_by_memory_not_by_padded_tiles():
     model = build_cost_model(load_profile("h100-sxm-80gb"))
     est = model.predict(InteractionOp(8192, 27, 128, "bf16", "forward"))

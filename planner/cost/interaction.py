@@ -3,7 +3,8 @@
 Dot interaction over ``F`` feature vectors of width ``D`` per sample: a batched product ``Z Zᵀ`` (``B``
 GEMMs of F x F over D), then the strictly lower triangle gathered (``P = B F (F-1)/2`` elements). The
 batched product is priced like the GEMM family's kernels (:mod:`planner.cost.gemm`, same fitted peak
-fraction and output tile, its own inner-dimension half point ``batched_k_half``): each of the ``B``
+fraction and, on GPUs, output tile; its own inner-dimension half point ``batched_k_half``; on CPUs the
+tile of :data:`planner.cost.params.CPU_BATCHED_TILE`, one row by four columns): each of the ``B``
 matrices is cut into tiles, the ``B x tiles`` tiles run in waves over the compute units, and
 ``batched_efficiency`` (per dtype) scales the GEMM family's efficiency for these tiny matrices. Each
 matrix also pays ``matrix_s`` of set-up (CPU libraries call a small GEMM per matrix; one GPU kernel
@@ -30,6 +31,7 @@ from collections.abc import Mapping
 
 from planner.cost.gemm import DTYPES, gemm_time_s
 from planner.cost.params import (
+    CPU_BATCHED_TILE,
     ELEM_BYTES,
     DeviceFigures,
     ParamSpec,
@@ -99,7 +101,10 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
                        batch: float, m: float, n: float, k: float, precision: str,
                        bandwidth: float) -> tuple[float, float, float]:
     """Time of ``batch`` GEMMs of m x n over k in seconds, as ``(total, compute_s, memory_s)``."""
-    tile_m, tile_n, resident = gemm_tiling(fig, m, n)
+    if fig.kind == "cpu":
+        (tile_m, tile_n), resident = CPU_BATCHED_TILE, 1
+    else:
+        tile_m, tile_n, resident = gemm_tiling(fig, m, n)
     units = fig.compute_units * resident
     tiles = batch * ceil_div(m, tile_m) * ceil_div(n, tile_n)
     waves = ceil_div(tiles, units)

@@ -74,6 +74,12 @@ class DeviceFigures:
 #: the order of an AVX-512 SGEMM register block (rows x 16 fp32 lanes; assumed: quantisation is small there).
 GPU_TILE = (128, 128)
 CPU_TILE = (8, 16)
+#: Output tile of a CPU's batched small GEMMs (the dot interaction's B products of F x F): rows one at a
+#: time, columns in groups of 4. Measured on this project's 2-core CPU (torch.bmm, fp32): widths that are
+#: multiples of 4 ran at one rate per row and the others up to 2.8x slower (F = 15 against 16 at D = 64),
+#: which the 8 x 16 register tile of large GEMMs does not show (it prices 15 and 16 alike and 17 as 32).
+#: Fitted to quick benches, it took the interaction family's cross-validated p90 from 53-67% to 34-36%.
+CPU_BATCHED_TILE = (1, 4)
 #: Smallest GPU output tile a library picks for a small GEMM (a 16 x 16 warp-level tensor-core tile), and
 #: the most such tiles one compute unit keeps resident at once (H100 and A100 run up to 32 thread blocks
 #: per SM; 16 assumed, as register and shared-memory limits usually bind first).
