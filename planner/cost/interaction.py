@@ -15,9 +15,10 @@ covers the batch, so it is tiny there)::
                    bmm bytes / bw) + B * matrix_s
     forward:  one bmm (F x F over k = D), then the gather of P elements
               (P * (2 * elem + gather_bytes_per_element)) / bw                     (2 launches)
-    backward: autograd's two bmm for dZ = G Z + Gᵀ Z (F x D over k = F each), the zeroed B F² gradient and
-              the accumulating scatter (B F² elem + P * (2 * elem + scatter_bytes_per_element)) / bw
-                                                                                   (5 launches)
+    backward: autograd's two bmm for dZ = G Z + (Zᵀ G)ᵀ (F x D over k = F, and D x F over k = F: an
+              output F wide), the zeroed B F² gradient, the accumulating scatter and the add of the
+              two halves of dZ: (B F² elem + P * (2 * elem + scatter_bytes_per_element)
+              + 3 B F D elem) / bw                                                  (5 launches)
     time_s   = launches * fixed_s + bmm_s + gather_s
 
 A DCN cross layer ``x_{l+1} = x0 * (U (V x_l) + b) + x_l`` (low rank ``r``; full rank when ``r == 0``) is
@@ -137,10 +138,15 @@ def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], 
         gather_bytes = pairs * (2.0 * elem + p["gather_bytes_per_element"])
         launches = DOT_LAUNCHES["forward"]
     else:
-        one, compute_s, memory_s = batched_gemm_time_s(p, gemm_p, fig, b, f, d, f, precision, bandwidth)
-        bmm_s, compute_s, memory_s = 2.0 * one, 2.0 * compute_s, 2.0 * memory_s  # G Z and Gᵀ Z
-        # zero the F x F gradient, then scatter-add the triangle (index_put_ with accumulate)
-        gather_bytes = b * f * f * elem + pairs * (2.0 * elem + p["scatter_bytes_per_element"])
+        # autograd's two products for Z, once as the left operand (G Z: F x D over F) and once as the
+        # transposed right one (Zᵀ G: D x F over F, an output F wide)
+        left = batched_gemm_time_s(p, gemm_p, fig, b, f, d, f, precision, bandwidth)
+        right = batched_gemm_time_s(p, gemm_p, fig, b, d, f, f, precision, bandwidth)
+        bmm_s, compute_s, memory_s = (x + y for x, y in zip(left, right, strict=True))
+        # zero the F x F gradient, scatter-add the triangle (index_put_ with accumulate), and add the two
+        # halves of Z's gradient, one of them transposed (read two B x F x D tensors, write one)
+        gather_bytes = (b * f * f * elem + pairs * (2.0 * elem + p["scatter_bytes_per_element"])
+                        + 3.0 * b * f * d * elem)
         launches = DOT_LAUNCHES["backward"]
     gather_s = gather_bytes / bandwidth
     fixed = launches * p["fixed_s"]
