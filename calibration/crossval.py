@@ -13,6 +13,7 @@ cross-validated (their error is reported as unknown).
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import sys
@@ -20,6 +21,7 @@ import sys
 import numpy as np
 
 from calibration.fit import FamilyFit, FitCase, Params, fit_parameters, predictions
+from calibration.measurements import Record
 from planner.cost.params import ParamSpec
 
 #: Default number of folds (five-fold CV, the common choice for small data sets).
@@ -44,6 +46,34 @@ def _folds(cases: list[FitCase], folds: int, seed: int) -> list[np.ndarray]:
     for i, c in enumerate(cases):
         members[fold_of[c.record.case_id]].append(i)
     return [np.array(m, dtype=int) for m in members]
+
+
+def repeat_spread(records: list[Record]) -> dict[str, float | int] | None:
+    """How far apart two measurements of the same case are: the noise floor of a family's error.
+
+    A case measured in two or more files is compared across them (each file's kept value); a case in
+    one file, across its bench passes (``extra.pass_medians_s``). Per case the spread is ``(largest /
+    smallest - 1) x 100``. Returns ``{repeat_median_pct, repeat_cases}`` (the median spread and how many
+    cases had repeats), or None when no case was measured twice. A cross-validated error about that
+    size is as small as the measurements can show.
+    """
+    kept: dict[str, list[float]] = {}
+    passes: dict[str, list[float]] = {}
+    for record in records:
+        if record.median_s is not None and record.median_s > 0:
+            kept.setdefault(record.case_id, []).append(float(record.median_s))
+        found = record.extra.get("pass_medians_s") if isinstance(record.extra, dict) else None
+        if isinstance(found, list):
+            passes.setdefault(record.case_id, []).extend(
+                float(v) for v in found if isinstance(v, (int, float)) and v > 0 and math.isfinite(v))
+    spreads = []
+    for case_id, values in kept.items():
+        values = values if len(values) >= 2 else passes.get(case_id, [])
+        if len(values) >= 2:
+            spreads.append((max(values) / min(values) - 1.0) * 100.0)
+    if not spreads:
+        return None
+    return {"repeat_median_pct": float(np.median(spreads)), "repeat_cases": len(spreads)}
 
 
 def _fold_predictions(fit: FamilyFit, cases: list[FitCase], params: Params, specs: dict[str, ParamSpec],

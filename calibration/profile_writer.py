@@ -107,6 +107,10 @@ def target_mapping(base: Mapping[str, Any], measurements: MeasurementSet, today:
     return data
 
 
+#: Keys of a family's ``cv`` block that are counts (written as integers).
+COUNT_KEYS = ("cases", "folds", "repeat_cases")
+
+
 def _family_entry(fit: FamilyFit) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "status": fit.status,
@@ -116,7 +120,7 @@ def _family_entry(fit: FamilyFit) -> dict[str, Any]:
             for name, p in fit.params.items()
         },
         "sigma_rel": None if fit.sigma_rel is None else float(fit.sigma_rel),
-        "cv": None if fit.cv is None else {k: (int(v) if k in ("cases", "folds") else float(v))
+        "cv": None if fit.cv is None else {k: (int(v) if k in COUNT_KEYS else float(v))
                                            for k, v in fit.cv.items() if k != "sigma_rel"},
         "cases": int(fit.cases),
         "failed": int(fit.failed),

@@ -202,3 +202,33 @@ def test_folds_keep_a_case_measured_twice_together(tmp_path):
         held = {cases[i].record.case_id for i in fold}
         rest = {c.record.case_id for j, c in enumerate(cases) if j not in set(fold)}
         assert held and not held & rest
+
+
+def test_repeat_spread_compares_a_case_across_files_or_else_across_its_passes():
+    from calibration.crossval import repeat_spread
+
+    def rec(case_id: str, median: float, passes: list[float] | None = None, file: str = "a") -> Record:
+        extra = {"pass_medians_s": passes} if passes else {}
+        return Record(file, 0, case_id, "gemm", "linear_forward", "fp32", {}, median, median, median, 5,
+                      None, extra)
+
+    records = [
+        rec("two-files", 1.0, [1.0, 1.5], file="a"), rec("two-files", 1.1, [1.1, 1.2], file="b"),  # 10%
+        rec("passes-only", 2.0, [2.0, 2.6]),  # one file: its passes, 30%
+        rec("once", 3.0),  # measured once: no spread
+    ]
+    spread = repeat_spread(records)
+    assert spread == {"repeat_median_pct": pytest.approx(20.0), "repeat_cases": 2}
+    assert repeat_spread([rec("once", 3.0)]) is None
+
+
+def test_calibrating_from_two_files_reports_how_far_their_measurements_differ(tmp_path):
+    from planner.cli.calibrate import run_calibration
+
+    first = make_measurements(tmp_path / "a.json", noise=0.0)
+    second = make_measurements(tmp_path / "b.json", noise=0.05, seed=1)
+    summary = run_calibration([first, second], None, tmp_path / "p.yaml", today="2026-12-01")
+    cv = summary["families"]["gemm"]["cv"]
+    assert cv["repeat_cases"] > 0 and 0 < cv["repeat_median_pct"] < 15  # lognormal 5%: a median of ~4%
+    entry = load_profile(tmp_path / "p.yaml").calibration["families"]["gemm"]["cv"]
+    assert entry["repeat_cases"] == cv["repeat_cases"] and isinstance(entry["repeat_cases"], int)

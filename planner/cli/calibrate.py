@@ -38,7 +38,7 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     """Fit, cross-validate and write the calibrated profile; returns a summary (families, paths)."""
     import copy
 
-    from calibration.crossval import cross_validate_all
+    from calibration.crossval import cross_validate_all, repeat_spread
     from calibration.fit import fit_all
     from calibration.measurements import load_measurements
     from calibration.profile_writer import calibrated_mapping, target_mapping
@@ -76,6 +76,9 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     for family in measured:
         fit = fits[family]
         fit.cv = cv[family]
+        repeats = repeat_spread([case.record for case in cases[family]])
+        if fit.cv is not None and repeats is not None:
+            fit.cv = {**fit.cv, **repeats}
         if fit.cv is not None:
             fit.sigma_rel = float(fit.cv["sigma_rel"])
         elif fit.rms_log_residual is not None:
@@ -115,8 +118,10 @@ def _render(summary: dict) -> None:
 
     from planner.cli.common import console, err_console
 
-    table = Table(title=f"cross-validated error per family ({summary['device_name']})")
-    for col in ("family", "status", "cases", "failed", "median |err| %", "p90 |err| %", "folds", "sigma"):
+    folds = sorted({str(item["cv"]["folds"]) for item in summary["families"].values() if item["cv"]})
+    table = Table(title=f"{'/'.join(folds) or 'k'}-fold cross-validated |error| per family, % "
+                        f"({summary['device_name']})")
+    for col in ("family", "status", "cases", "failed", "median", "p90", "repeat", "sigma"):
         left = col in ("family", "status")
         table.add_column(col, justify="left" if left else "right", no_wrap=left,
                          min_width=11 if col == "family" else None)
@@ -126,10 +131,13 @@ def _render(summary: dict) -> None:
             fam, item["status"], str(item["cases"]), str(item["failed"]),
             f"{cv['median_abs_pct_err']:.1f}" if cv else "-",
             f"{cv['p90_abs_pct_err']:.1f}" if cv else "-",
-            str(cv.get("folds", "-")) if cv else "-",
+            f"{cv['repeat_median_pct']:.1f}" if cv.get("repeat_median_pct") is not None else "-",
             f"{item['sigma_rel']:.3f}" if item["sigma_rel"] is not None else "-",
         )
     console.print(table)
+    err_console.print("repeat: median difference between two measurements of a case, in % (the same case "
+                      "in two files, or its two bench passes): an error about that size is what the "
+                      "measurements allow")
     err_console.print(
         f"wrote {summary['out']} (profile {summary['profile']}, base {summary['base']}; "
         f"{summary['records']} records, {summary['failed']} failed and skipped, "

@@ -318,7 +318,7 @@ def validate_calibration(profile: Any, file: str | None = None) -> None:
         cv = entry.get("cv")
         if cv is not None:
             _require(isinstance(cv, dict), "must be a mapping", file, f"{where}.cv")
-            for key in ("median_abs_pct_err", "p90_abs_pct_err"):
+            for key in ("median_abs_pct_err", "p90_abs_pct_err", "repeat_median_pct"):
                 _require(cv.get(key) is None or (_finite(cv.get(key)) and cv[key] >= 0),
                          "must be a non-negative number", file, f"{where}.cv.{key}")
             _require(isinstance(cv.get("cases", 0), int) and cv.get("cases", 0) >= 0,
