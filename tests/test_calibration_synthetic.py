@@ -99,6 +99,10 @@ def _raw_cases() -> list[tuple[str, str, dict[str, Any]]]:
                                                  "backend": "gloo"}))
     out.append(("dlrm", "dlrm_train_step", {"workload": "tiny", "batch": 128, "precision": "fp32",
                                             "optimizer": "sgd", "devices": 1, "workload_sha256": "0" * 64}))
+    # a logit layer over a 128 MiB input, beyond the cache, where gemv_fraction sets the rate (last, so
+    # the cases before keep their noise draws)
+    for kernel in ("linear_forward", "linear_backward"):
+        out.append(("gemm", kernel, {"batch": 131072, "in_features": 256, "out_features": 1}))
     return out
 
 

@@ -36,12 +36,14 @@ Two shapes leave the tile picture. A tile only partly inside the output (``n`` n
 ``tile_n``, or ``m`` of ``tile_m``) costs ``edge_slowdown`` full tiles: CPU BLAS libraries run such edges
 with a slower remainder kernel (on this project's 2-core CPU a weight gradient with 4 or 8 output
 columns took 3.6 times as long as one with 16; GPU libraries shrink the tile instead, so 1 there).
-A matrix-vector product (``m`` or ``n`` of 1) has no tiles: it streams the matrix once, at
-``gemv_fraction`` of the memory rate (a CPU library runs it on fewer threads than a GEMM: 8 GB/s here
-where a copy streams 32 GB/s)::
+A matrix-vector product (``m`` or ``n`` of 1) has no tiles: it streams the matrix once, its traffic
+beyond the cache at ``gemv_fraction`` of the memory rate (a CPU library runs it on fewer threads than a
+GEMM, and fewer threads keep fewer misses in flight: 8-11 GB/s here where a copy streams 32 GB/s),
+what the cache serves at the cache's rate (a logit layer over a 2 MiB input ran at 44 GB/s)::
 
-    gemv_s = max(2*m*n*k / (peak * eff), (m*k + k*n + m*n) * elem_bytes / (bw * bandwidth_fraction
-                                                                             * gemv_fraction))
+    gemv_s = max(2*m*n*k / (peak * eff), ((m*k + k*n) * (hit / cache_ratio + (1 - hit) / gemv_fraction)
+                 + m*n * (hit / cache_ratio + (1 - hit) * output_write_cost / gemv_fraction))
+                 * elem_bytes / (bw * bandwidth_fraction))
 
 An ``nn.Linear`` backward is two GEMMs (input gradient m x k over n, weight gradient n x k over m) and
 the bias gradient, a column sum of the m x n output gradient priced as memory traffic (three launches).
@@ -152,7 +154,13 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     fault_s = fresh_mapping_fault_s(p, fig, m * n * elem)
     if min(m, n) == 1:  # matrix-vector product
         compute_s = 2.0 * m * n * k / (fig.peak_for(precision) * eff)
-        memory_s /= p.get("gemv_fraction", 1.0)
+        # its fewer threads reach only gemv_fraction of the memory rate; what the cache serves they
+        # read at the cache's rate all the same
+        gemv = p.get("gemv_fraction", 1.0)
+        ratio = p.get("cache_bandwidth_ratio", 1.0)
+        memory_s = ((m * k + k * n) * (hit / ratio + (1.0 - hit) / gemv)
+                    + m * n * (hit / ratio + (1.0 - hit) * p.get("output_write_cost", 1.0) / gemv)
+                    ) * elem / bandwidth
         return fixed + max(compute_s, memory_s) + fault_s, compute_s, memory_s
     tile_m, tile_n, resident = gemm_tiling(fig, m, n)
     units = fig.compute_units * resident
