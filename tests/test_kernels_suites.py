@@ -60,6 +60,29 @@ def test_gemm_interaction_memory(ctx):
         rec = _ok(run_case(case, ctx))
         if case.suite == "memory":
             assert rec["extra"]["bandwidth_bytes_per_s"] > 0
+        else:  # results stay alive one per rotating input, as a training step keeps its outputs
+            assert rec["extra"]["results_kept"] == rec["extra"]["rotating_inputs"] == 2
+
+
+def test_gemm_cases_keep_the_previous_result_alive_while_the_next_call_runs(ctx, monkeypatch):
+    """As in a training step, where each layer's output lives on for the backward: the result of one call
+    is still alive when the next one writes its own (so it cannot reuse that memory, still in cache)."""
+    import weakref
+
+    outputs: list[weakref.ref] = []
+    alive_at_next_call: list[bool] = []
+    real_forward = torch.nn.Linear.forward
+
+    def forward(self, x):
+        if outputs:
+            alive_at_next_call.append(outputs[-1]() is not None)
+        out = real_forward(self, x)
+        outputs.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr(torch.nn.Linear, "forward", forward)
+    _ok(run_case(specs._gemm(256, 64, 256, "fp32", backward=False)[0], ctx))
+    assert len(alive_at_next_call) >= 3 and all(alive_at_next_call)
 
 
 def test_launch_overhead_is_seconds_per_launch_of_a_forward_backward_chain(ctx):
