@@ -56,6 +56,7 @@ from planner.cost.params import (
     ceil_div,
     fresh_mapping_fault_s,
     launch_basis,
+    memory_rate_bytes,
     memory_system_specs,
     page_fault_spec,
 )
@@ -261,7 +262,7 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
     walk = (1.0 - translation_hit_fraction(p, fig.kind, rows, rbytes, zipf_exponent, share)) \
         * p["page_walk_bytes"]
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
-    row_cost = (1.0 - hit) + hit / p["cache_bandwidth_ratio"]  # memory-rate bytes per row byte
+    row_cost = memory_rate_bytes(p, hit)  # memory-rate bytes per row byte
     fault_s = 0.0
     if phase == "forward":
         launches = FORWARD_LAUNCHES
@@ -449,7 +450,7 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
     tlb = np.where(table_bytes <= reach, 1.0, _hit_array(b.rows, covered, b, b.h_rows_tlb))
     walk = (1.0 - tlb) * p["page_walk_bytes"]
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
-    row_cost = (1.0 - hit) + hit / p["cache_bandwidth_ratio"]
+    row_cost = memory_rate_bytes(p, hit)
     miss = (1.0 - hit) * p["miss_overhead_bytes"] + walk
     lookups = b.lookups
     # forward

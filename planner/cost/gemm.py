@@ -63,7 +63,6 @@ from planner.cost.params import (
     fresh_mapping_fault_s,
     gemm_tiling,
     launch_basis,
-    memory_rate_bytes,
     page_fault_spec,
 )
 from planner.model import EfficiencySpec
@@ -147,21 +146,19 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     eff = frac * k / (k + p["k_half"])
     elem = ELEM_BYTES.get(precision, 4)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
-    hit = cache_hit(p, fig, (m * k + k * n + m * n) * elem)
-    per_byte = memory_rate_bytes(p, hit)
-    out_per_byte = hit / p.get("cache_bandwidth_ratio", 1.0) + (1.0 - hit) * p.get("output_write_cost", 1.0)
-    memory_s = ((m * k + k * n) * per_byte + m * n * out_per_byte) * elem / bandwidth
-    fault_s = fresh_mapping_fault_s(p, fig, m * n * elem)
+    operand_bytes, output_bytes = (m * k + k * n) * elem, m * n * elem
+    hit = cache_hit(p, fig, operand_bytes + output_bytes)
+    # what the cache serves runs at its rate; the rest streams from memory, outputs at output_write_cost
+    cached_s = hit * (operand_bytes + output_bytes) / p.get("cache_bandwidth_ratio", 1.0) / bandwidth
+    miss_s = (1.0 - hit) * (operand_bytes + output_bytes * p.get("output_write_cost", 1.0)) / bandwidth
+    fault_s = fresh_mapping_fault_s(p, fig, output_bytes)
     if min(m, n) == 1:  # matrix-vector product
         compute_s = 2.0 * m * n * k / (fig.peak_for(precision) * eff)
         # its fewer threads reach only gemv_fraction of the memory rate; what the cache serves they
         # read at the cache's rate all the same
-        gemv = p.get("gemv_fraction", 1.0)
-        ratio = p.get("cache_bandwidth_ratio", 1.0)
-        memory_s = ((m * k + k * n) * (hit / ratio + (1.0 - hit) / gemv)
-                    + m * n * (hit / ratio + (1.0 - hit) * p.get("output_write_cost", 1.0) / gemv)
-                    ) * elem / bandwidth
+        memory_s = cached_s + miss_s / p.get("gemv_fraction", 1.0)
         return fixed + max(compute_s, memory_s) + fault_s, compute_s, memory_s
+    memory_s = cached_s + miss_s
     tile_m, tile_n, resident = gemm_tiling(fig, m, n)
     units = fig.compute_units * resident
     tiles = ceil_div(m, tile_m) * ceil_div(n, tile_n)
@@ -169,8 +166,7 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     # the edge tiles' extra time spreads over the units (and keeps the time smooth in edge_slowdown)
     waves = ceil_div(tiles, units) + edges * (p.get("edge_slowdown", 1.0) - 1.0) / units
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
-    miss_bytes = (1.0 - hit) * (m * k + k * n + m * n * p.get("output_write_cost", 1.0)) * elem
-    exposed_s = p.get("exposed_stream", 0.0) * miss_bytes / bandwidth
+    exposed_s = p.get("exposed_stream", 0.0) * miss_s
     return fixed + max(compute_s + exposed_s, memory_s) + fault_s, compute_s, memory_s
 
 

@@ -41,6 +41,7 @@ from planner.cost.params import (
     ceil_div,
     gemm_tiling,
     launch_basis,
+    memory_rate_bytes,
 )
 from planner.model import EfficiencySpec
 
@@ -174,7 +175,7 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
     # the forward's few tensors are fresh; the backward reads activations saved long before, so the
     # whole of its traffic is the working set the cache has to hold
     hit = cache_hit(p, fig, (3.0 if phase == "forward" else DCN_ELEMENTWISE_BYTES[key]) * tensor)
-    stream_s = (DCN_ELEMENTWISE_BYTES[key] * tensor * (hit / p.get("cache_bandwidth_ratio", 1.0) + 1.0 - hit)
+    stream_s = (DCN_ELEMENTWISE_BYTES[key] * tensor * memory_rate_bytes(p, hit)
                 / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]))
     elementwise = DCN_ELEMENTWISE_LAUNCHES[key]
     return gemm_s + stream_s + elementwise * p["fixed_s"], launches + elementwise
