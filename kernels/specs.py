@@ -223,10 +223,12 @@ def gemm_cases(device_kind: str, quick: bool) -> list[Case]:
         # Public DLRM MLP shapes (Criteo's 13 dense inputs, the 479- and 1024-wide top layers, the logit)
         # and compute-bound large ones that pin the peak, forward and backward, fp32 and bf16 (autocast
         # training); the seeded design fills the rest of the MLP space. Criteo's first bottom layer at
-        # batch 8192 writes a 16 MiB output: the public shape, not the 8 inputs measured before.
+        # batch 8192 writes a 16 MiB output: the public shape, not the 8 inputs measured before. Layers on
+        # 4 and 8 dense features pin the narrow weight-gradient kernel (planner.cost.gemm).
         fp32 = ((256, 13, 64), (512, 1024, 1), (1024, 13, 512), (1024, 1024, 1024), (2048, 64, 16),
                 (2048, 479, 1024), (4096, 1024, 512), (8192, 512, 256), (8192, 16, 8), (8192, 256, 1),
-                (8192, 1024, 16), (8192, 512, 64), (8192, 256, 32), (8192, 13, 512), (4096, 1024, 32))
+                (8192, 1024, 16), (8192, 512, 64), (8192, 256, 32), (8192, 13, 512), (4096, 1024, 32),
+                (8192, 4, 512), (4096, 4, 256), (2048, 8, 512))
         bf16 = ((256, 13, 64), (1024, 1024, 1024), (2048, 512, 256), (8192, 1024, 64))
         cases = [c for m, k, n in fp32 for c in _gemm(m, k, n, "fp32")]
         cases += [c for m, k, n in bf16 for c in _gemm(m, k, n, "bf16")]

@@ -23,12 +23,16 @@ MemoryKind = Literal["copy", "h2d", "d2h", "elementwise", "optimizer"]
 
 @dataclass(frozen=True)
 class GemmOp:
-    """C[m, n] = A[m, k] @ B[k, n] in ``precision`` (one nn.Linear forward is m=batch, k=in, n=out)."""
+    """C[m, n] = A[m, k] @ B[k, n] in ``precision`` (one nn.Linear forward is m=batch, k=in, n=out).
+
+    ``transposed_a`` says A is read transposed, as in a weight gradient dYᵀ X (m=out, n=in, k=batch).
+    """
 
     m: int
     n: int
     k: int
     precision: str
+    transposed_a: bool = False
 
 
 @dataclass(frozen=True)

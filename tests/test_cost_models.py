@@ -111,6 +111,67 @@ def test_gemm_partial_tiles_and_matrix_vector_products():
                                                       * 512 / (512 + p["k_half"])))
 
 
+def test_narrow_weight_gradient_runs_at_narrow_fraction_on_a_cpu():
+    """A CPU fp32 product with a transposed first operand and 2-11 columns (a weight gradient of a layer
+    on a few dense features) is priced by its bytes at ``narrow_fraction`` of the GEMM's rates; one with
+    12 columns, an untransposed one, bf16 and GPUs keep the tile model."""
+    from planner.cost.gemm import gemm_time_s, linear_time_s
+    from planner.cost.params import CPU_NARROW_COLUMNS, device_figures
+    from planner.cost.registry import default_parameters
+
+    cpu = load_profile("cpu-generic")
+    fig = device_figures(cpu)
+    p = dict(default_parameters(cpu)["gemm"], narrow_fraction=0.1)
+    lo, hi = CPU_NARROW_COLUMNS
+    assert (lo, hi) == (2, 11)
+    narrow = gemm_time_s(p, fig, 512, 4, 8192, "fp32", transposed_a=True)
+    plain = gemm_time_s(p, fig, 512, 4, 8192, "fp32")
+    neutral = gemm_time_s(dict(p, narrow_fraction=1.0), fig, 512, 4, 8192, "fp32", transposed_a=True)
+    assert narrow[2] == pytest.approx(10.0 * neutral[2])  # memory time scales with 1 / narrow_fraction
+    assert narrow[0] > 2.0 * plain[0]
+    # the time follows the bytes, not the columns: 2 and 11 columns cost about the same
+    two = gemm_time_s(p, fig, 512, lo, 8192, "fp32", transposed_a=True)[0]
+    eleven = gemm_time_s(p, fig, 512, hi, 8192, "fp32", transposed_a=True)[0]
+    assert eleven == pytest.approx(two, rel=0.05)
+    for args in ((512, hi + 1, 8192, "fp32"), (512, 1, 8192, "fp32"), (512, 4, 8192, "bf16")):
+        assert gemm_time_s(p, fig, *args, transposed_a=True) == gemm_time_s(p, fig, *args)
+    gpu = load_profile("h100-sxm-80gb")
+    gfig, gp = device_figures(gpu), dict(default_parameters(gpu)["gemm"], narrow_fraction=0.1)
+    assert gemm_time_s(gp, gfig, 512, 4, 8192, "fp32", transposed_a=True) == gemm_time_s(
+        gp, gfig, 512, 4, 8192, "fp32")
+    # an nn.Linear backward prices its weight gradient (out x in over the batch) this way
+    slow = linear_time_s(p, fig, 8192, 4, 512, "fp32", backward=True)
+    fast = linear_time_s(dict(p, narrow_fraction=1.0), fig, 8192, 4, 512, "fp32", backward=True)
+    assert slow - fast == pytest.approx(narrow[0] - neutral[0])
+
+
+def test_step_marks_weight_gradients_as_transposed_products():
+    """The step model emits each weight gradient as a product with its first operand transposed."""
+    from planner.interfaces import GemmOp
+    from planner.sim import processes
+    from planner.sim.engine import simulate
+    from planner.workload import load_workload
+
+    seen: list[GemmOp] = []
+    original = processes._Builder.op
+
+    def spy(self, op, repeat=1):
+        if isinstance(op, GemmOp):
+            seen.append(op)
+        return original(self, op, repeat)
+
+    processes._Builder.op = spy
+    try:
+        simulate(load_workload("tiny"), load_profile("cpu-generic"), 1, steps=1, seed=0)
+    finally:
+        processes._Builder.op = original
+    tiny = load_workload("tiny")
+    batch = tiny.training.batch_size
+    first = GemmOp(tiny.model.bottom_mlp[0], tiny.model.dense_features, batch, "fp32", transposed_a=True)
+    assert first in seen  # the first bottom layer's weight gradient, on 4 dense features
+    assert all(op.transposed_a == (op.k == batch and op.m != batch) for op in seen)
+
+
 def test_gemm_output_beyond_the_cache_pays_its_write_cost():
     from planner.cost.gemm import gemm_time_s
     from planner.cost.params import device_figures

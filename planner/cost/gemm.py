@@ -32,10 +32,20 @@ and its first touch pays ``page_fault_s`` per 4 KiB page (``fault_s``), as the e
 families price their large buffers (an input gradient of 8192 x 1024 fp32, 32 MiB, took 14.5 ms where
 a 16 MiB one of the same inner dimension took 2.2 ms; fitted 1.1 us per page on a GEMM-only bench).
 
-Two shapes leave the tile picture. A tile only partly inside the output (``n`` not a multiple of
-``tile_n``, or ``m`` of ``tile_m``) costs ``edge_slowdown`` full tiles: CPU BLAS libraries run such edges
-with a slower remainder kernel (on this project's 2-core CPU a weight gradient with 4 or 8 output
-columns took 3.6 times as long as one with 16; GPU libraries shrink the tile instead, so 1 there).
+A tile only partly inside the output (``n`` not a multiple of ``tile_n``, or ``m`` of ``tile_m``) costs
+``edge_slowdown`` full tiles: CPU BLAS libraries run such edges with a slower remainder kernel (on this
+project's 2-core CPU a weight gradient with 13 columns took 1.6 times as long as one with 16; GPU
+libraries shrink the tile instead, so 1 there).
+
+Three shapes leave the tile picture. A CPU fp32 product whose first operand is read transposed (an
+``nn.Linear`` weight gradient dYᵀ X, m = outputs, k = samples) with 2 to 11 columns
+(:data:`planner.cost.params.CPU_NARROW_COLUMNS`: a layer on a handful of dense features) runs in a
+narrow kernel of the BLAS, not its packed one: its time follows the operands' bytes, not the columns, at
+``narrow_fraction`` of the rates the cache and memory give a GEMM (measured here: 6.9-9.6 ms for every
+width from 2 to 11 over a 16 MiB dY, 2.4 ms at 12 columns; the fit found about a tenth)::
+
+    narrow_s = max(compute_s, (cached_s + miss_s) / narrow_fraction)
+
 A matrix-vector product (``m`` or ``n`` of 1) has no tiles: it streams the matrix once, its traffic
 beyond the cache at ``gemv_fraction`` of the memory rate (a CPU library runs it on fewer threads than a
 GEMM, and fewer threads keep fewer misses in flight: 8-11 GB/s here where a copy streams 32 GB/s),
@@ -45,7 +55,8 @@ what the cache serves at the cache's rate (a logit layer over a 2 MiB input ran 
                  + m*n * (hit / cache_ratio + (1 - hit) * output_write_cost / gemv_fraction))
                  * elem_bytes / (bw * bandwidth_fraction))
 
-An ``nn.Linear`` backward is two GEMMs (input gradient m x k over n, weight gradient n x k over m) and
+An ``nn.Linear`` backward is two GEMMs (input gradient m x k over n, weight gradient n x k over m, its
+first operand transposed) and
 the bias gradient, a column sum of the m x n output gradient priced as memory traffic (three launches).
 """
 
@@ -54,6 +65,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from planner.cost.params import (
+    CPU_NARROW_COLUMNS,
     ELEM_BYTES,
     DeviceFigures,
     ParamSpec,
@@ -119,6 +131,11 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
         "gemv_fraction", 1.0,
         "assumed 1: a matrix-vector product streams at the GEMM's memory rate; fitted where measured",
         1e-3, 10.0, "fraction of bandwidth_fraction x memory bandwidth")
+    specs["narrow_fraction"] = ParamSpec(
+        "narrow_fraction", 1.0,
+        "assumed 1: a narrow transposed product (a CPU weight gradient of 2-11 columns) streams at the "
+        "GEMM's rates; fitted where measured", 1e-3, 10.0,
+        "fraction of the GEMM's cache and memory rates")
     specs["backward_call_s"] = ParamSpec(
         "backward_call_s", 4.0 * launch,
         "the bench times a backward as one torch.autograd.grad call, which starts the autograd engine "
@@ -137,8 +154,9 @@ def fixed_s(p: Mapping[str, float], precision: str) -> float:
 
 
 def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int,
-                precision: str) -> tuple[float, float, float]:
-    """Time of one GEMM C[m,n] = A[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``."""
+                precision: str, transposed_a: bool = False) -> tuple[float, float, float]:
+    """Time of one GEMM C[m,n] = op(A)[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``;
+    ``transposed_a``: A is read transposed (a weight gradient dYᵀ X)."""
     fixed = fixed_s(p, precision)
     if m <= 0 or n <= 0 or k <= 0:
         return fixed, 0.0, 0.0
@@ -167,7 +185,17 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     waves = ceil_div(tiles, units) + edges * (p.get("edge_slowdown", 1.0) - 1.0) / units
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
     exposed_s = p.get("exposed_stream", 0.0) * miss_s
+    if transposed_a and is_narrow_product(fig, n, precision):
+        memory_s = memory_s / p.get("narrow_fraction", 1.0)
+        return fixed + max(compute_s, memory_s) + fault_s, compute_s, memory_s
     return fixed + max(compute_s + exposed_s, memory_s) + fault_s, compute_s, memory_s
+
+
+def is_narrow_product(fig: DeviceFigures, n: int, precision: str) -> bool:
+    """True where a product with a transposed first operand and ``n`` columns runs in a CPU BLAS's narrow
+    kernel (fp32 on a CPU, ``n`` within :data:`planner.cost.params.CPU_NARROW_COLUMNS`)."""
+    lo, hi = CPU_NARROW_COLUMNS
+    return fig.kind == "cpu" and precision in ("fp32", "tf32") and lo <= n <= hi
 
 
 def linear_time_s(p: Mapping[str, float], fig: DeviceFigures, batch: int, in_features: int,
@@ -176,7 +204,7 @@ def linear_time_s(p: Mapping[str, float], fig: DeviceFigures, batch: int, in_fea
     if not backward:
         return gemm_time_s(p, fig, batch, out_features, in_features, precision)[0]
     grad_input = gemm_time_s(p, fig, batch, in_features, out_features, precision)[0]
-    grad_weight = gemm_time_s(p, fig, out_features, in_features, batch, precision)[0]
+    grad_weight = gemm_time_s(p, fig, out_features, in_features, batch, precision, transposed_a=True)[0]
     grad_bias = p["fixed_s"] + (batch * out_features * ELEM_BYTES.get(precision, 4)
                                 / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]))
     return grad_input + grad_weight + grad_bias

@@ -167,7 +167,7 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
             launches += 1
         else:  # input gradient (m x k over n) and weight gradient (n x k over m)
             gemm_s += gemm_time_s(gemm_p, fig, m, k, n, precision)[0]
-            gemm_s += gemm_time_s(gemm_p, fig, n, k, m, precision)[0]
+            gemm_s += gemm_time_s(gemm_p, fig, n, k, m, precision, transposed_a=True)[0]
             launches += 2
     elem = ELEM_BYTES.get(precision, 4)
     key = "forward" if phase == "forward" else "backward"

@@ -80,6 +80,14 @@ CPU_TILE = (8, 16)
 #: which the 8 x 16 register tile of large GEMMs does not show (it prices 15 and 16 alike and 17 as 32).
 #: Fitted to quick benches, it took the interaction family's cross-validated p90 from 53-67% to 34-36%.
 CPU_BATCHED_TILE = (1, 4)
+#: Widths ``n`` (inclusive range) of a CPU fp32 GEMM with a transposed first operand that a CPU BLAS runs
+#: in a narrow kernel of its own instead of its packed one: an ``nn.Linear`` weight gradient dYᵀ X of a
+#: layer with 2 to 11 inputs (DLRM's dense features). Measured on this project's 2-core CPU (torch 2.13,
+#: fp32, dYᵀ X with m = 512 outputs over k = 8192 samples): 1.5 ms at n = 1 (a matrix-vector product),
+#: 6.9-9.6 ms at every n from 2 to 11, 2.4 ms at 12 and 1.9 ms at 16, the time set by m x k and not by n;
+#: the untransposed products of the same layer (forward, input gradient) showed no such step, nor bf16
+#: (1.1-1.5 ms for every n). GPUs have no such path.
+CPU_NARROW_COLUMNS = (2, 11)
 #: Smallest GPU output tile a library picks for a small GEMM (a 16 x 16 warp-level tensor-core tile), and
 #: the most such tiles one compute unit keeps resident at once (H100 and A100 run up to 32 thread blocks
 #: per SM; 16 assumed, as register and shared-memory limits usually bind first).

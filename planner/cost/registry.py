@@ -154,7 +154,7 @@ class AnalyticCostModel:
 
     def _gemm(self, op: GemmOp) -> Estimate:
         total, compute_s, memory_s = gemm.gemm_time_s(self.params["gemm"], self.figures, op.m, op.n, op.k,
-                                                      op.precision)
+                                                      op.precision, op.transposed_a)
         parts = {"fixed_s": gemm.fixed_s(self.params["gemm"], op.precision), "compute_s": compute_s,
                  "memory_s": memory_s}
         return Estimate(total, self.sigma["gemm"], 1, "gemm", parts)

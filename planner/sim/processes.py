@@ -148,7 +148,7 @@ def _linear_backward(b: _Builder, batch: int, fan_in: int, fan_out: int, precisi
         _elementwise(b, 3 * batch * fan_out * act)
     if input_grad:
         b.op(GemmOp(batch, fan_in, fan_out, precision))
-    b.op(GemmOp(fan_out, fan_in, batch, precision))
+    b.op(GemmOp(fan_out, fan_in, batch, precision, transposed_a=True))  # weight gradient dYᵀ X
     _elementwise(b, batch * fan_out * act + fan_out * 4)  # bias gradient: column sum
     if autocast:  # weight gradient cast back to the fp32 master
         _elementwise(b, (fan_in * fan_out + fan_out) * (act + 4))
@@ -387,7 +387,7 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
         for fi, fo in reversed(dcn_shapes):
             _elementwise(b, 6 * local * width * act)  # mul and add backward
             b.op(GemmOp(local, fi, fo, precision))
-            b.op(GemmOp(fo, fi, local, precision))
+            b.op(GemmOp(fo, fi, local, precision, transposed_a=True))
             if autocast:
                 _elementwise(b, (fi * fo + fo) * (act + 4))
         _elementwise(b, 2 * local * width * act)  # split of the cat gradient
