@@ -36,13 +36,16 @@ class TimingPolicy:
     """How long to measure one case.
 
     Args:
-        warmup: calls made (and discarded) before timing; at least ``warmup_min_s`` seconds are also spent.
+        warmup: calls made (and discarded) before timing; at least ``warmup_min_s`` seconds are also spent,
+            and no more calls once ``warmup_max_s`` have passed (at least one is always made).
         min_reps: timed calls made before the stability test may stop the loop.
         max_reps: hard cap on timed calls.
         max_time_s: wall-clock cap on the timed loop (the warm-up is not counted).
         rel_tol: stop once the median of the last half of the samples is within this fraction of the
             median of all samples (after ``min_reps``).
         warmup_min_s: minimum warm-up wall time in seconds.
+        warmup_max_s: the warm-up stops after this many seconds even before ``warmup`` calls (a call of
+            tens of milliseconds has warmed caches, allocator and threads by its end).
     """
 
     warmup: int = 3
@@ -51,14 +54,17 @@ class TimingPolicy:
     max_time_s: float = 2.0
     rel_tol: float = 0.03
     warmup_min_s: float = 0.0
+    warmup_max_s: float = float("inf")
 
 
 #: Quick runs: at least 11 timed calls (the median of few calls of a microsecond op on a shared machine is
 #: noise) unless 0.15 s have passed, up to 300, a 2% stability test, and a short warm-up (allocator,
-#: caches, threads). The host's speed drifts over seconds, so a longer window per case buys little: a
-#: later pass over the cases does (:data:`CPU_PASSES`).
+#: caches, threads): two calls, or one where that took 0.02 s (the second warm-up calls of the 17 quick
+#: cases of 20-60 ms, GEMMs and embedding updates, took 1.6 s of a 55 s bench). The host's speed
+#: drifts over seconds, so a longer window per case buys little: a later pass over the cases does
+#: (:data:`CPU_PASSES`).
 QUICK_POLICY = TimingPolicy(
-    warmup=2, min_reps=11, max_reps=300, max_time_s=0.15, rel_tol=0.02, warmup_min_s=0.01
+    warmup=2, min_reps=11, max_reps=300, max_time_s=0.15, rel_tol=0.02, warmup_min_s=0.01, warmup_max_s=0.02
 )
 #: Passes over the kernel cases a CPU bench makes by default, keeping each case's fastest. On this
 #: project's 2-core VM an embedding backward+update case ran 1.6-3.6 ms in 0.15 s windows a second apart.
@@ -144,6 +150,8 @@ def measure(
     while rep < policy.warmup or time.monotonic() - start < policy.warmup_min_s:
         fn(rep)
         rep += 1
+        if time.monotonic() - start >= policy.warmup_max_s:
+            break
         if deadline is not None and time.monotonic() > deadline:
             break
         if rep > 1000:

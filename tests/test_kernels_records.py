@@ -139,6 +139,23 @@ def test_measure_stops_when_stable_and_rotates_inputs():
     assert not is_stable([1.0, 1.0, 2.0, 2.0], 0.01)
 
 
+def test_measure_warm_up_stops_after_warmup_max_s_but_makes_one_call():
+    import time
+
+    seen = []
+
+    def slow(rep: int) -> None:
+        seen.append(rep)
+        time.sleep(0.03)
+
+    policy = TimingPolicy(warmup=3, min_reps=2, max_reps=2, max_time_s=5.0, rel_tol=10.0, warmup_max_s=0.02)
+    assert measure(slow, "cpu", policy).reps == 2
+    assert seen == [0, 1, 2]  # one warm-up call (it took longer than warmup_max_s), then two timed
+    seen.clear()
+    measure(lambda rep: seen.append(rep), "cpu", policy)
+    assert seen == list(range(5))  # fast calls: all three warm-up calls
+
+
 def test_zipf_indices_are_bounded_skewed_and_scattered():
     torch = pytest.importorskip("torch")
     from kernels.indices import sample_indices
