@@ -37,7 +37,7 @@ class TimingPolicy:
 
     Args:
         warmup: calls made (and discarded) before timing; at least ``warmup_min_s`` seconds are also spent,
-            and no more calls once ``warmup_max_s`` have passed (at least one is always made).
+            and no more calls are made once ``warmup_max_s`` have passed.
         min_reps: timed calls made before the stability test may stop the loop.
         max_reps: hard cap on timed calls.
         max_time_s: wall-clock cap on the timed loop (the warm-up is not counted).
@@ -55,6 +55,11 @@ class TimingPolicy:
     rel_tol: float = 0.03
     warmup_min_s: float = 0.0
     warmup_max_s: float = float("inf")
+
+    def __post_init__(self) -> None:
+        if self.warmup_max_s < self.warmup_min_s:
+            raise ValueError(f"warmup_max_s ({self.warmup_max_s}) is below warmup_min_s "
+                             f"({self.warmup_min_s})")
 
 
 #: Quick runs: at least 11 timed calls (the median of few calls of a microsecond op on a shared machine is

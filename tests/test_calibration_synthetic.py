@@ -24,7 +24,7 @@ from planner.hardware import load_profile
 #: True parameters used to generate the data (deliberately away from cpu-generic's defaults).
 TRUTH: dict[str, dict[str, float]] = {
     "gemm": {"peak_fraction_fp32": 0.45, "k_half": 40.0, "fixed_s": 12e-6,
-             "gemv_fraction": 0.3, "backward_call_s": 50e-6},
+             "gemv_fraction": 0.3, "narrow_fraction": 0.1, "backward_call_s": 50e-6},
     "memory": {"bandwidth_fraction": 0.35, "cache_bandwidth_ratio": 3.0, "cache_fraction": 0.2,
                "cache_sharpness": 3.0,
                "fixed_s": 3e-6, "optimizer_fixed_s": 30e-6, "optimizer_launch_s": 6e-6},
@@ -103,6 +103,11 @@ def _raw_cases() -> list[tuple[str, str, dict[str, Any]]]:
     # the cases before keep their noise draws)
     for kernel in ("linear_forward", "linear_backward"):
         out.append(("gemm", kernel, {"batch": 131072, "in_features": 256, "out_features": 1}))
+    # layers on 2, 4 and 8 dense features at batches whose dY lies beyond the cache: their weight
+    # gradients run in the narrow kernel that narrow_fraction prices (last too)
+    for batch, fan_in, fan_out in ((131072, 4, 512), (131072, 2, 256), (65536, 8, 1024)):
+        out.append(("gemm", "linear_backward", {"batch": batch, "in_features": fan_in,
+                                                "out_features": fan_out}))
     return out
 
 

@@ -129,10 +129,20 @@ def test_narrow_weight_gradient_runs_at_narrow_fraction_on_a_cpu():
     neutral = gemm_time_s(dict(p, narrow_fraction=1.0), fig, 512, 4, 8192, "fp32", transposed_a=True)
     assert narrow[2] == pytest.approx(10.0 * neutral[2])  # memory time scales with 1 / narrow_fraction
     assert narrow[0] > 2.0 * plain[0]
+    # no exposed stream: the time is the launch floor plus the slower of compute and the slowed traffic
+    assert narrow[2] > narrow[1]  # memory bound here
+    assert narrow[0] == pytest.approx(p["fixed_s"] + narrow[2])
     # the time follows the bytes, not the columns: 2 and 11 columns cost about the same
     two = gemm_time_s(p, fig, 512, lo, 8192, "fp32", transposed_a=True)[0]
     eleven = gemm_time_s(p, fig, 512, hi, 8192, "fp32", transposed_a=True)[0]
     assert eleven == pytest.approx(two, rel=0.05)
+    # the cost model prices a GemmOp that says so the same way
+    from planner.cost.registry import AnalyticCostModel
+    from planner.interfaces import GemmOp
+
+    model = AnalyticCostModel(cpu, params={"gemm": {"narrow_fraction": 0.1}})
+    assert model.predict(GemmOp(512, 4, 8192, "fp32", transposed_a=True)).time_s > 2.0 * model.predict(
+        GemmOp(512, 4, 8192, "fp32")).time_s
     for args in ((512, hi + 1, 8192, "fp32"), (512, 1, 8192, "fp32"), (512, 4, 8192, "bf16")):
         assert gemm_time_s(p, fig, *args, transposed_a=True) == gemm_time_s(p, fig, *args)
     gpu = load_profile("h100-sxm-80gb")
@@ -145,12 +155,16 @@ def test_narrow_weight_gradient_runs_at_narrow_fraction_on_a_cpu():
     assert slow - fast == pytest.approx(narrow[0] - neutral[0])
 
 
-def test_step_marks_weight_gradients_as_transposed_products():
-    """The step model emits each weight gradient as a product with its first operand transposed."""
+@pytest.mark.parametrize("interaction", ["dot", {"dcn": {"cross_layers": 1, "low_rank": 0}}])
+def test_step_marks_weight_gradients_as_transposed_products(monkeypatch, interaction):
+    """The step model emits each weight gradient (MLP layers and DCN cross layers) as a product with its
+    first operand transposed, and no other GEMM."""
+    import dataclasses
+
     from planner.interfaces import GemmOp
     from planner.sim import processes
     from planner.sim.engine import simulate
-    from planner.workload import load_workload
+    from planner.workload import load_workload, workload_from_mapping
 
     seen: list[GemmOp] = []
     original = processes._Builder.op
@@ -160,16 +174,23 @@ def test_step_marks_weight_gradients_as_transposed_products():
             seen.append(op)
         return original(self, op, repeat)
 
-    processes._Builder.op = spy
-    try:
-        simulate(load_workload("tiny"), load_profile("cpu-generic"), 1, steps=1, seed=0)
-    finally:
-        processes._Builder.op = original
+    monkeypatch.setattr(processes._Builder, "op", spy)
     tiny = load_workload("tiny")
-    batch = tiny.training.batch_size
+    mapping = {"name": "marks", "model": {**{f.name: getattr(tiny.model, f.name)
+                                              for f in dataclasses.fields(tiny.model)}},
+               "training": {"batch_size": 512, "precision": "fp32", "optimizer": "sgd", "samples": 1e6}}
+    mapping["model"]["tables"] = [{"rows": t.rows, "pooling": t.pooling, "count": t.count}
+                                  for t in tiny.model.tables]
+    mapping["model"]["interaction"] = interaction
+    mapping["model"]["bottom_mlp"] = list(tiny.model.bottom_mlp)
+    mapping["model"]["top_mlp"] = list(tiny.model.top_mlp)
+    workload = workload_from_mapping(mapping, "marks")
+    simulate(workload, load_profile("cpu-generic"), 1, steps=1, seed=0)
+    batch = 512
     first = GemmOp(tiny.model.bottom_mlp[0], tiny.model.dense_features, batch, "fp32", transposed_a=True)
     assert first in seen  # the first bottom layer's weight gradient, on 4 dense features
     assert all(op.transposed_a == (op.k == batch and op.m != batch) for op in seen)
+    assert sum(op.transposed_a for op in seen) >= len(tiny.model.bottom_mlp) + len(tiny.model.top_mlp)
 
 
 def test_gemm_output_beyond_the_cache_pays_its_write_cost():

@@ -37,14 +37,16 @@ A tile only partly inside the output (``n`` not a multiple of ``tile_n``, or ``m
 project's 2-core CPU a weight gradient with 13 columns took 1.6 times as long as one with 16; GPU
 libraries shrink the tile instead, so 1 there).
 
-Three shapes leave the tile picture. A CPU fp32 product whose first operand is read transposed (an
+Two shapes leave the tile picture. A CPU fp32 product (tf32 too, which a CPU computes in fp32) whose
+first operand is read transposed (an
 ``nn.Linear`` weight gradient dYᵀ X, m = outputs, k = samples) with 2 to 11 columns
 (:data:`planner.cost.params.CPU_NARROW_COLUMNS`: a layer on a handful of dense features) runs in a
 narrow kernel of the BLAS, not its packed one: its time follows the operands' bytes, not the columns, at
 ``narrow_fraction`` of the rates the cache and memory give a GEMM (measured here: 6.9-9.6 ms for every
-width from 2 to 11 over a 16 MiB dY, 2.4 ms at 12 columns; the fit found about a tenth)::
+width from 2 to 11 over a 16 MiB dY, 2.4 ms at 12 columns; the fit found about a tenth). That kernel has
+no packing phase of its own, so ``exposed_stream`` does not apply to it::
 
-    narrow_s = max(compute_s, (cached_s + miss_s) / narrow_fraction)
+    narrow_s = fixed + max(compute_s, (cached_s + miss_s) / narrow_fraction) + fault_s
 
 A matrix-vector product (``m`` or ``n`` of 1) has no tiles: it streams the matrix once, its traffic
 beyond the cache at ``gemv_fraction`` of the memory rate (a CPU library runs it on fewer threads than a
@@ -134,7 +136,8 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     specs["narrow_fraction"] = ParamSpec(
         "narrow_fraction", 1.0,
         "assumed 1: a narrow transposed product (a CPU weight gradient of 2-11 columns) streams at the "
-        "GEMM's rates; fitted where measured", 1e-3, 10.0,
+        "GEMM's cache and memory rates, without the packed kernel's exposed stream; fitted where measured",
+        1e-3, 10.0,
         "fraction of the GEMM's cache and memory rates")
     specs["backward_call_s"] = ParamSpec(
         "backward_call_s", 4.0 * launch,
@@ -155,8 +158,11 @@ def fixed_s(p: Mapping[str, float], precision: str) -> float:
 
 def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int,
                 precision: str, transposed_a: bool = False) -> tuple[float, float, float]:
-    """Time of one GEMM C[m,n] = op(A)[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``;
-    ``transposed_a``: A is read transposed (a weight gradient dYᵀ X)."""
+    """Time of one GEMM C[m,n] = op(A)[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``.
+
+    ``transposed_a`` says A is read transposed (a weight gradient dYᵀ X); it changes the price only where
+    :func:`is_narrow_product` holds (a CPU, fp32 or tf32, 2 to 11 columns).
+    """
     fixed = fixed_s(p, precision)
     if m <= 0 or n <= 0 or k <= 0:
         return fixed, 0.0, 0.0

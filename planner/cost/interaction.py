@@ -165,7 +165,7 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
         if phase == "forward":
             gemm_s += gemm_time_s(gemm_p, fig, m, n, k, precision)[0]
             launches += 1
-        else:  # input gradient (m x k over n) and weight gradient (n x k over m)
+        else:  # input gradient (m x k over n) and weight gradient (n x k over m, dYᵀ X: A transposed)
             gemm_s += gemm_time_s(gemm_p, fig, m, k, n, precision)[0]
             gemm_s += gemm_time_s(gemm_p, fig, n, k, m, precision, transposed_a=True)[0]
             launches += 2
