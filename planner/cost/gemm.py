@@ -38,13 +38,12 @@ project's 2-core CPU a weight gradient with 13 columns took 1.6 times as long as
 libraries shrink the tile instead, so 1 there).
 
 Two shapes leave the tile picture. A CPU fp32 product (tf32 too, which a CPU computes in fp32) whose
-first operand is read transposed (an
-``nn.Linear`` weight gradient dYᵀ X, m = outputs, k = samples) with 2 to 11 columns
-(:data:`planner.cost.params.CPU_NARROW_COLUMNS`: a layer on a handful of dense features) runs in a
-narrow kernel of the BLAS, not its packed one: its time follows the operands' bytes, not the columns, at
-``narrow_fraction`` of the rates the cache and memory give a GEMM (measured here: 6.9-9.6 ms for every
-width from 2 to 11 over a 16 MiB dY, 2.4 ms at 12 columns; the fit found about a tenth). That kernel has
-no packing phase of its own, so ``exposed_stream`` does not apply to it::
+first operand is read transposed (an ``nn.Linear`` weight gradient dYᵀ X, m = outputs, k = samples)
+with 2 to 11 columns (:data:`planner.cost.params.CPU_NARROW_COLUMNS`: a layer on a handful of dense
+features) runs in a narrow kernel of the BLAS, not its packed one: its time follows the operands'
+bytes, not the columns, at ``narrow_fraction`` of the rates the cache and memory give a GEMM (measured
+here: 6.9-9.6 ms for every width from 2 to 11 over a 16 MiB dY, 2.4 ms at 12 columns; the fit found
+about a tenth). That kernel has no packing phase of its own, so ``exposed_stream`` does not apply to it::
 
     narrow_s = fixed + max(compute_s, (cached_s + miss_s) / narrow_fraction) + fault_s
 
@@ -57,9 +56,9 @@ what the cache serves at the cache's rate (a logit layer over a 2 MiB input ran 
                  + m*n * (hit / cache_ratio + (1 - hit) * output_write_cost / gemv_fraction))
                  * elem_bytes / (bw * bandwidth_fraction))
 
-An ``nn.Linear`` backward is two GEMMs (input gradient m x k over n, weight gradient n x k over m, its
-first operand transposed) and
-the bias gradient, a column sum of the m x n output gradient priced as memory traffic (three launches).
+An ``nn.Linear`` backward is two GEMMs (:func:`gradient_gemms_s`: input gradient m x k over n, weight
+gradient n x k over m, its first operand transposed) and the bias gradient, a column sum of the m x n
+output gradient priced as memory traffic (three launches).
 """
 
 from __future__ import annotations
@@ -190,18 +189,27 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     # the edge tiles' extra time spreads over the units (and keeps the time smooth in edge_slowdown)
     waves = ceil_div(tiles, units) + edges * (p.get("edge_slowdown", 1.0) - 1.0) / units
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
-    exposed_s = p.get("exposed_stream", 0.0) * miss_s
     if transposed_a and is_narrow_product(fig, n, precision):
         memory_s = memory_s / p.get("narrow_fraction", 1.0)
         return fixed + max(compute_s, memory_s) + fault_s, compute_s, memory_s
+    exposed_s = p.get("exposed_stream", 0.0) * miss_s
     return fixed + max(compute_s + exposed_s, memory_s) + fault_s, compute_s, memory_s
 
 
 def is_narrow_product(fig: DeviceFigures, n: int, precision: str) -> bool:
     """True where a product with a transposed first operand and ``n`` columns runs in a CPU BLAS's narrow
-    kernel (fp32 on a CPU, ``n`` within :data:`planner.cost.params.CPU_NARROW_COLUMNS`)."""
+    kernel (fp32 or tf32 on a CPU, ``n`` within :data:`planner.cost.params.CPU_NARROW_COLUMNS`)."""
     lo, hi = CPU_NARROW_COLUMNS
     return fig.kind == "cpu" and precision in ("fp32", "tf32") and lo <= n <= hi
+
+
+def gradient_gemms_s(p: Mapping[str, float], fig: DeviceFigures, batch: int, in_features: int,
+                     out_features: int, precision: str) -> tuple[float, float]:
+    """Times of a layer's two gradient GEMMs in seconds, ``(input gradient, weight gradient)``: batch x in
+    over out, and out x in over the batch with its first operand transposed (dYᵀ X)."""
+    grad_input = gemm_time_s(p, fig, batch, in_features, out_features, precision)[0]
+    grad_weight = gemm_time_s(p, fig, out_features, in_features, batch, precision, transposed_a=True)[0]
+    return grad_input, grad_weight
 
 
 def linear_time_s(p: Mapping[str, float], fig: DeviceFigures, batch: int, in_features: int,
@@ -209,8 +217,7 @@ def linear_time_s(p: Mapping[str, float], fig: DeviceFigures, batch: int, in_fea
     """Time of an ``nn.Linear`` forward (one GEMM) or backward (input and weight gradients) in seconds."""
     if not backward:
         return gemm_time_s(p, fig, batch, out_features, in_features, precision)[0]
-    grad_input = gemm_time_s(p, fig, batch, in_features, out_features, precision)[0]
-    grad_weight = gemm_time_s(p, fig, out_features, in_features, batch, precision, transposed_a=True)[0]
+    grad_input, grad_weight = gradient_gemms_s(p, fig, batch, in_features, out_features, precision)
     grad_bias = p["fixed_s"] + (batch * out_features * ELEM_BYTES.get(precision, 4)
                                 / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]))
     return grad_input + grad_weight + grad_bias

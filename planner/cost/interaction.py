@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planner.cost.gemm import DTYPES, gemm_time_s
+from planner.cost.gemm import DTYPES, gemm_time_s, gradient_gemms_s
 from planner.cost.params import (
     CPU_BATCHED_TILE,
     ELEM_BYTES,
@@ -165,9 +165,10 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
         if phase == "forward":
             gemm_s += gemm_time_s(gemm_p, fig, m, n, k, precision)[0]
             launches += 1
-        else:  # input gradient (m x k over n) and weight gradient (n x k over m, dYᵀ X: A transposed)
-            gemm_s += gemm_time_s(gemm_p, fig, m, k, n, precision)[0]
-            gemm_s += gemm_time_s(gemm_p, fig, n, k, m, precision, transposed_a=True)[0]
+        else:  # input gradient (m x k over n) and weight gradient (n x k over m, dYᵀ X)
+            grad_input, grad_weight = gradient_gemms_s(gemm_p, fig, m, k, n, precision)
+            gemm_s += grad_input
+            gemm_s += grad_weight
             launches += 2
     elem = ELEM_BYTES.get(precision, 4)
     key = "forward" if phase == "forward" else "backward"

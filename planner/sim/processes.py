@@ -142,13 +142,20 @@ def _linear_forward(b: _Builder, batch: int, fan_in: int, fan_out: int, precisio
         _elementwise(b, 2 * batch * fan_out * act)
 
 
+def _gradient_gemms(b: _Builder, batch: int, fan_in: int, fan_out: int, precision: str,
+                    input_grad: bool = True) -> None:
+    """A layer's gradient GEMMs: the input gradient (batch x fan_in over fan_out), unless the input needs
+    none, and the weight gradient dYᵀ X (fan_out x fan_in over the batch, its first operand transposed)."""
+    if input_grad:
+        b.op(GemmOp(batch, fan_in, fan_out, precision))
+    b.op(GemmOp(fan_out, fan_in, batch, precision, transposed_a=True))
+
+
 def _linear_backward(b: _Builder, batch: int, fan_in: int, fan_out: int, precision: str, act: int,
                      relu: bool, autocast: bool, input_grad: bool) -> None:
     if relu:  # threshold_backward: read grad and output, write grad
         _elementwise(b, 3 * batch * fan_out * act)
-    if input_grad:
-        b.op(GemmOp(batch, fan_in, fan_out, precision))
-    b.op(GemmOp(fan_out, fan_in, batch, precision, transposed_a=True))  # weight gradient dYᵀ X
+    _gradient_gemms(b, batch, fan_in, fan_out, precision, input_grad)
     _elementwise(b, batch * fan_out * act + fan_out * 4)  # bias gradient: column sum
     if autocast:  # weight gradient cast back to the fp32 master
         _elementwise(b, (fan_in * fan_out + fan_out) * (act + 4))
@@ -263,12 +270,13 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
     if multi and sizes.row_gather > 0:
         b.begin("row_ag", "a2a_bwd", "comm", ("inter_bwd",), "row_ag", "all_gather")
         coll("all_gather", sizes.row_gather)
-    step_call = [float(getattr(cost, "sparse_step_call_s", lambda: 0.0)())]
+    step_call_s = float(getattr(cost, "sparse_step_call_s", lambda: 0.0)())
 
     def sparse_step_call() -> None:
         """The sparse optimizer's step() call: once per step, before the first embedding update."""
-        b.host_before_first(step_call[0])
-        step_call[0] = 0.0
+        nonlocal step_call_s
+        b.host_before_first(step_call_s)
+        step_call_s = 0.0
 
     if dp_bwd_ops:
         b.begin("dp_emb_bwd", "embedding_bwd_update", waits=("inter_bwd",))
@@ -386,8 +394,7 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
     else:
         for fi, fo in reversed(dcn_shapes):
             _elementwise(b, 6 * local * width * act)  # mul and add backward
-            b.op(GemmOp(local, fi, fo, precision))
-            b.op(GemmOp(fo, fi, local, precision, transposed_a=True))
+            _gradient_gemms(b, local, fi, fo, precision)
             if autocast:
                 _elementwise(b, (fi * fo + fo) * (act + 4))
         _elementwise(b, 2 * local * width * act)  # split of the cat gradient
