@@ -85,11 +85,47 @@ def test_rounds_keep_the_fastest_round_of_each_workload():
     tiny = load_workload("tiny")
     seen = []
     rows = validate_rounds([tiny, tiny], load_profile(str(root / "examples" / "cpu-calibrated.yaml")), "cpu",
-                           rounds=2, progress=lambda r, i, row: seen.append((r, i)), steps=2, warmup=1,
-                           sim_steps=2)
+                           rounds=2, max_rounds=2, progress=lambda r, i, row: seen.append((r, i)), steps=2,
+                           warmup=1, sim_steps=2)
     assert seen == [(0, 0), (0, 1), (1, 0), (1, 1)]  # round by round over the whole set
     for row in rows:
         times = row["measured"]["round_medians_s"]
         assert len(times) == 2 and row["measured"]["step_time_s"] == min(times)
         expected = (row["predicted"]["step_time_s"] / min(times) - 1) * 100
         assert row["error_pct"] == pytest.approx(expected)
+
+
+def test_settled_needs_the_two_fastest_rounds_to_agree():
+    from planner.sim.validation import settled
+
+    assert not settled([1.0])
+    assert settled([1.0, 1.04])
+    assert not settled([1.0, 1.2])
+    assert settled([1.5, 1.0, 1.03])  # a slow round does not count against the two fastest
+    assert not settled([1.0, 1.06], agreement=0.05)
+
+
+def test_unsettled_workloads_get_further_rounds(monkeypatch):
+    """Rounds beyond the minimum go only to configurations whose two fastest rounds disagree, up to the
+    cap; the fastest round is kept and whether it settled is reported."""
+    import planner.sim.validation as v
+
+    times = {"steady": iter([1.0, 1.02]), "noisy": iter([2.0, 1.3, 1.6, 1.0, 1.01, 9.0]),
+             "wild": iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])}
+    calls = []
+
+    def fake(workload, profile, device, windows=None, **kwargs):
+        calls.append(workload)
+        t = next(times[workload])
+        return {"measured": {"step_time_s": t}, "predicted": {"step_time_s": 1.0},
+                "error_pct": (1 / t - 1) * 100}
+
+    monkeypatch.setattr(v, "validate_workload", fake)
+    rows = v.validate_rounds(["steady", "noisy", "wild"], None, rounds=2, max_rounds=6)
+    assert calls[:6] == ["steady", "noisy", "wild"] * 2  # the minimum rounds go over the whole set
+    assert calls.count("steady") == 2 and calls.count("noisy") == 5 and calls.count("wild") == 6
+    steady, noisy, wild = (r["measured"] for r in rows)
+    assert steady["settled"] and steady["step_time_s"] == 1.0
+    assert noisy["settled"] and noisy["step_time_s"] == 1.0
+    assert noisy["round_medians_s"] == [2.0, 1.3, 1.6, 1.0, 1.01]
+    assert not wild["settled"] and wild["step_time_s"] == 1.0 and len(wild["round_medians_s"]) == 6

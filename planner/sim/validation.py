@@ -108,24 +108,51 @@ def calibrated_threads(profile: HardwareProfile) -> int | None:
 #: Rounds over the set by default: as many as the bench's passes over its cases on a CPU, so both sides
 #: keep the fastest of as many measurements.
 ROUNDS = CPU_PASSES
+#: Two rounds of a configuration whose medians agree within this fraction settle it. Two measurements of
+#: the same step on a quiet machine differ by about 5%; on this project's VM, two rounds of one
+#: configuration minutes apart differed by up to 2.1x.
+AGREEMENT = 0.05
+#: Rounds at most over a configuration that has not settled: the rounds after the first ``ROUNDS`` are
+#: only over the configurations still unsettled.
+MAX_ROUNDS = 6
+
+
+def settled(times: list[float], agreement: float = AGREEMENT) -> bool:
+    """True when the two fastest of ``times`` (seconds) agree within ``agreement`` (a fraction).
+
+    Other work on a shared host only slows a step down, so two rounds that agree at the fast end have
+    most likely both caught the machine undisturbed; one fast round alone may be luck, or the other
+    round a slow spell.
+    """
+    if len(times) < 2:
+        return False
+    first, second = sorted(times)[:2]
+    return first > 0 and second / first - 1.0 <= agreement
 
 
 def validate_rounds(workloads: list[Workload], profile: HardwareProfile, device: str = "cpu",
-                    rounds: int = ROUNDS, progress: Any = None, **kwargs: Any) -> list[dict[str, Any]]:
-    """:func:`validate_workload` of every workload in ``rounds`` rounds over the whole set; per workload
-    the round whose measured step was fastest, with every round's median in
-    ``measured.round_medians_s``.
+                    rounds: int = ROUNDS, progress: Any = None, max_rounds: int | None = None,
+                    agreement: float = AGREEMENT, **kwargs: Any) -> list[dict[str, Any]]:
+    """:func:`validate_workload` of every workload in ``rounds`` rounds over the whole set, then further
+    rounds over the workloads not yet :func:`settled` (their two fastest rounds more than ``agreement``
+    apart), up to ``max_rounds`` in all (default :data:`MAX_ROUNDS`, at least ``rounds``); per workload the
+    round whose measured step was fastest, with every round's median in ``measured.round_medians_s``.
 
     The same estimator as the bench's passes (the faster of measurements a pass apart): on a host whose
     speed drifts over minutes, two adjacent windows of one configuration share its state, two rounds
     over the set do not. Each round times one window per workload. ``progress(round, index, row)`` is
     called after each measurement.
     """
+    rounds = max(1, rounds)
+    limit = max(rounds, MAX_ROUNDS if max_rounds is None else max_rounds)
     best: list[dict[str, Any] | None] = [None] * len(workloads)
     medians: list[list[float]] = [[] for _ in workloads]
-    for r in range(max(1, rounds)):
-        for i, workload in enumerate(workloads):
-            row = validate_workload(workload, profile, device, windows=1, **kwargs)
+    for r in range(limit):
+        todo = [i for i in range(len(workloads)) if r < rounds or not settled(medians[i], agreement)]
+        if not todo:
+            break
+        for i in todo:
+            row = validate_workload(workloads[i], profile, device, windows=1, **kwargs)
             medians[i].append(row["measured"]["step_time_s"])
             current = best[i]
             if current is None or row["measured"]["step_time_s"] < current["measured"]["step_time_s"]:
@@ -136,6 +163,7 @@ def validate_rounds(workloads: list[Workload], profile: HardwareProfile, device:
     for row, times in zip(best, medians, strict=True):
         assert row is not None  # at least one round ran
         row["measured"]["round_medians_s"] = times
+        row["measured"]["settled"] = settled(times, agreement)
         out.append(row)
     return out
 
@@ -180,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds over the set (the faster kept)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds over the set (the fastest kept)")
+    parser.add_argument("--max-rounds", type=int, default=MAX_ROUNDS,
+                        help="rounds at most over a configuration whose two fastest rounds disagree")
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
     workloads = random_workloads(args.count, args.seed)
@@ -191,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
 
     rows = validate_rounds(workloads, profile, "cpu", rounds=args.rounds, progress=progress,
+                           max_rounds=args.max_rounds,
                            steps=args.steps, warmup=args.warmup, threads=args.threads)
     print("| # | configuration | predicted ms | measured ms (rounds) | error % | memory error % |"
           " host speed x | speed-adjusted error % |")
@@ -202,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['memory_error_pct']:+.1f} | {row.get('host_speed_ratio', float('nan')):.2f} | "
               f"{row.get('error_pct_speed_adjusted', float('nan')):+.1f} |")
     errors = np.abs([r["error_pct"] for r in rows])
+    unsettled = sum(1 for r in rows if not r["measured"]["settled"])
     print(f"median |error| {np.median(errors):.1f}%, p90 {np.percentile(errors, 90):.1f}% over {len(rows)} "
-          f"configurations; load average after: {os.getloadavg()[0]:.2f}")
+          f"configurations ({unsettled} unsettled after {args.max_rounds} rounds); load average after: "
+          f"{os.getloadavg()[0]:.2f}")
     adjusted = [abs(r["error_pct_speed_adjusted"]) for r in rows if "error_pct_speed_adjusted" in r]
     if adjusted:
         print(f"speed-adjusted: median |error| {np.median(adjusted):.1f}%, p90 "
