@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,12 @@ def test_session_stops_with_one_line_when_no_gpu_is_visible(tmp_path):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is visible here")
-    env = {**os.environ, "OUT": str(tmp_path), "DEVICE": "cuda"}
+    python_dir = str(Path(sys.executable).parent)  # the python3 that runs the tests, with recplan's packages
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "DEVICE": "cuda", "WHEELS": str(tmp_path / "none"),
+           "PATH": python_dir + os.pathsep + os.environ.get("PATH", "")}
     done = subprocess.run(["bash", str(SCRIPTS[0])], capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 2
-    assert "no CUDA device visible to torch" in done.stdout
-    assert not list(tmp_path.glob("*.json"))  # nothing measured, nothing half-written
-    assert "no CUDA device" in (tmp_path / "session.log").read_text()
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].endswith("] no CUDA device visible to torch (device cuda)")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["session.log"]  # nothing else written
+    assert "no CUDA device" in (tmp_path / "out" / "session.log").read_text()

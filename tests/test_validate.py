@@ -103,6 +103,9 @@ def test_settled_needs_the_two_fastest_rounds_to_agree():
     assert not settled([1.0, 1.2])
     assert settled([1.5, 1.0, 1.03])  # a slow round does not count against the two fastest
     assert not settled([1.0, 1.06], agreement=0.05)
+    assert settled([1.0, 1.05])  # exactly 5% apart settles (no rounding at the boundary)
+    assert settled([1.0, 1.06], agreement=0.1)
+    assert not settled([0.0, 0.0]) and not settled([-1.0, -1.0])  # no real time is zero or negative
 
 
 def test_unsettled_workloads_get_further_rounds(monkeypatch):
@@ -129,3 +132,29 @@ def test_unsettled_workloads_get_further_rounds(monkeypatch):
     assert noisy["settled"] and noisy["step_time_s"] == 1.0
     assert noisy["round_medians_s"] == [2.0, 1.3, 1.6, 1.0, 1.01]
     assert not wild["settled"] and wild["step_time_s"] == 1.0 and len(wild["round_medians_s"]) == 6
+    assert calls[6:] == ["noisy", "wild"] * 3 + ["wild"]  # later rounds keep the set's order
+
+
+def test_rounds_never_stop_before_the_minimum(monkeypatch):
+    import planner.sim.validation as v
+
+    calls = []
+
+    def fake(workload, profile, device, windows=None, **kwargs):
+        calls.append(workload)
+        return {"measured": {"step_time_s": 1.0}, "predicted": {"step_time_s": 1.0}, "error_pct": 0.0}
+
+    monkeypatch.setattr(v, "validate_workload", fake)
+    rows = v.validate_rounds(["a"], None, rounds=4, max_rounds=2)  # a cap below the minimum is raised
+    assert len(calls) == 4 and rows[0]["measured"]["settled"]
+    calls.clear()
+    v.validate_rounds(["a"], None, rounds=2)  # settled at once: the default cap adds nothing
+    assert len(calls) == 2
+
+
+def test_fidelity_command_refuses_a_cap_below_the_minimum(capsys):
+    from planner.sim.validation import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--rounds", "3", "--max-rounds", "2"])
+    assert stop.value.code == 2 and "--max-rounds" in capsys.readouterr().err

@@ -108,7 +108,7 @@ def calibrated_threads(profile: HardwareProfile) -> int | None:
 #: Rounds over the set by default: as many as the bench's passes over its cases on a CPU, so both sides
 #: keep the fastest of as many measurements.
 ROUNDS = CPU_PASSES
-#: Two rounds of a configuration whose medians agree within this fraction settle it. Two measurements of
+#: A configuration whose two fastest rounds agree within this fraction is settled. Two measurements of
 #: the same step on a quiet machine differ by about 5%; on this project's VM, two rounds of one
 #: configuration minutes apart differed by up to 2.1x.
 AGREEMENT = 0.05
@@ -127,7 +127,7 @@ def settled(times: list[float], agreement: float = AGREEMENT) -> bool:
     if len(times) < 2:
         return False
     first, second = sorted(times)[:2]
-    return first > 0 and second / first - 1.0 <= agreement
+    return first > 0 and second <= first * (1.0 + agreement)
 
 
 def validate_rounds(workloads: list[Workload], profile: HardwareProfile, device: str = "cpu",
@@ -141,7 +141,10 @@ def validate_rounds(workloads: list[Workload], profile: HardwareProfile, device:
     The same estimator as the bench's passes (the faster of measurements a pass apart): on a host whose
     speed drifts over minutes, two adjacent windows of one configuration share its state, two rounds
     over the set do not. Each round times one window per workload. ``progress(round, index, row)`` is
-    called after each measurement.
+    called after each measurement. Two caveats: once few configurations are left unsettled, their extra
+    rounds follow each other closely and share more of the host's state (a long slow spell can settle
+    them slow); and a configuration given more rounds keeps the fastest of more measurements than one
+    that settled early. One time never settles, so ``rounds=1`` still gives each a second round.
     """
     rounds = max(1, rounds)
     limit = max(rounds, MAX_ROUNDS if max_rounds is None else max_rounds)
@@ -170,8 +173,9 @@ def validate_rounds(workloads: list[Workload], profile: HardwareProfile, device:
 
 def fidelity_table(workloads: list[Workload], profile: HardwareProfile, device: str = "cpu",
                    rounds: int = ROUNDS, **kwargs: Any) -> dict[str, Any]:
-    """Validate every workload in ``rounds`` rounds (:func:`validate_rounds`); returns ``{rows,
-    median_abs_error_pct, p90_abs_error_pct}``."""
+    """Validate every workload in ``rounds`` rounds and the unsettled ones in more, up to ``max_rounds``
+    in all if given (:func:`validate_rounds`); returns ``{rows, median_abs_error_pct,
+    p90_abs_error_pct}``."""
     rows = validate_rounds(workloads, profile, device, rounds=rounds, **kwargs)
     errors = np.abs([r["error_pct"] for r in rows])
     table = {"rows": rows, "median_abs_error_pct": float(np.median(errors)),
@@ -210,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="rounds over the set (the fastest kept)")
     parser.add_argument("--max-rounds", type=int, default=MAX_ROUNDS,
-                        help="rounds at most over a configuration whose two fastest rounds disagree")
+                        help="rounds in all, at most, over a configuration whose two fastest disagree")
     args = parser.parse_args(argv)
+    if args.max_rounds < args.rounds:
+        parser.error(f"--max-rounds ({args.max_rounds}) is below --rounds ({args.rounds})")
     profile = load_profile(args.profile)
     workloads = random_workloads(args.count, args.seed)
     print(f"load average before: {os.getloadavg()[0]:.2f}")
