@@ -48,41 +48,45 @@ run() {
     timeout -k 10 "$limit" "$@"
 }
 
-if [ -d "$wheels" ] && ls "$wheels"/*.whl > /dev/null 2>&1 \
-        && python3 -c 'import sys; sys.exit(sys.version_info[:2] == (3, 12))'; then
-    note "the wheels in $wheels are for CPython 3.12 (calibration/device-wheels.sh); not installed here"
-elif [ -d "$wheels" ] && ls "$wheels"/*.whl > /dev/null 2>&1; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-        "$wheels"/*.whl >> "$log" 2>&1 || { note "installing the wheels in $wheels failed"; exit 2; }
-    export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+if ls "$wheels"/*.whl > /dev/null 2>&1; then
+    if python3 -c 'import sys; sys.exit(sys.version_info[:2] == (3, 12))'; then
+        note "the wheels in $wheels are for CPython 3.12 (calibration/device-wheels.sh); not installed here"
+    else
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+            --target /tmp/site "$wheels"/*.whl >> "$log" 2>&1 \
+            || { note "installing the wheels in $wheels failed"; exit 2; }
+        export PYTHONPATH="/tmp/site:${PYTHONPATH:-}"
+    fi
 fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}"
 
-if ! python3 -c "import planner.cli.main, calibration.fit, simpy, torch" >> "$log" 2>&1; then
+# one Python start-up (torch is slow to import): recplan imports, the device's name and the versions
+probe=$(python3 - "$device" 2>> "$log" <<'EOF'
+import platform, re, sys
+try:
+    import planner.cli.main, calibration.fit, simpy, torch  # noqa: F401, E401
+except ImportError:
+    raise SystemExit(3)
+device = sys.argv[1]
+if device.startswith("cuda"):
+    label = torch.cuda.get_device_name(torch.device(device)) if torch.cuda.is_available() else ""
+else:
+    label = f"cpu-{platform.machine()}"
+name = re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-")
+print(f"{name}|{sys.version.split()[0]}|{torch.__version__}")
+EOF
+)
+code=$?
+if [ "$code" -eq 3 ]; then
     note "recplan does not import here (see $log; run calibration/device-wheels.sh and carry .whl)"
     exit 2
 fi
-name=$(python3 - "$device" 2>> "$log" <<'EOF'
-import re, sys
-import torch
-device = sys.argv[1]
-if device.startswith("cuda"):
-    if not torch.cuda.is_available():
-        print("")
-        raise SystemExit
-    label = torch.cuda.get_device_name(torch.device(device))
-else:
-    import platform
-    label = f"cpu-{platform.machine()}"
-print(re.sub(r"[^a-z0-9.]+", "-", label.lower()).strip("-"))
-EOF
-)
-if [ -z "$name" ]; then
+IFS='|' read -r name python_version torch_version <<< "$probe"
+if [ "$code" -ne 0 ] || [ -z "$name" ]; then
     note "no CUDA device visible to torch (device $device)"
     exit 2
 fi
-note "device $device ($name), python $(python3 -c 'import sys; print(sys.version.split()[0])')," \
-     "torch $(python3 -c 'import torch; print(torch.__version__)'), ${session_s} s in all"
+note "device $device ($name), python $python_version, torch $torch_version, ${session_s} s in all"
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm \
     --format=csv >> "$log" 2>&1
 
