@@ -166,7 +166,9 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
             gemm_s += gemm_time_s(gemm_p, fig, m, n, k, precision)[0]
             launches += 1
         else:  # input gradient (m x k over n) and weight gradient (n x k over m, dYᵀ X)
-            gemm_s += sum(gradient_gemms_s(gemm_p, fig, m, k, n, precision))
+            grad_input, grad_weight = gradient_gemms_s(gemm_p, fig, m, k, n, precision)
+            gemm_s += grad_input
+            gemm_s += grad_weight
             launches += 2
     elem = ELEM_BYTES.get(precision, 4)
     key = "forward" if phase == "forward" else "backward"
