@@ -19,6 +19,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from calibration.measurements import MeasurementSet, Record
+from kernels.records import LEGACY_CHAIN_KINDS
 from planner.cost import collectives, embedding, gemm, interaction, memory_bound, overhead
 from planner.cost.params import ELEM_BYTES, DeviceFigures, ParamSpec
 from planner.cost.registry import FAMILIES
@@ -191,10 +192,28 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
     return None
 
 
+def _chain_kinds(record: Record) -> int | None:
+    """Op kinds of a launch-overhead chain record (older records: the six-kind chain), else None."""
+    if record.suite != "memory" or record.kernel != "launch_overhead":
+        return None
+    return int(record.params.get("kinds", LEGACY_CHAIN_KINDS))
+
+
 def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, list[FitCase]]:
-    """Successful records grouped by the family that fits them (dlrm records are left out)."""
+    """Successful records grouped by the family that fits them (dlrm records are left out).
+
+    Of the launch-overhead chains only those of the most op kinds are kept: a step's per-launch cost is
+    what the most step-like chain measures (see :mod:`kernels.memcpy`), and mixing it with chains of
+    fewer kinds from older files would average two different quantities.
+    """
     out: dict[str, list[FitCase]] = {name: [] for name in FAMILIES}
-    for record in measurements.successful():
+    records = measurements.successful()
+    kinds = [k for k in map(_chain_kinds, records) if k is not None]
+    most = max(kinds, default=None)
+    for record in records:
+        chain = _chain_kinds(record)
+        if chain is not None and chain != most:
+            continue
         found = _case(record, fig)
         if found is None:
             continue

@@ -7,11 +7,20 @@ Small buffers rotate over several copies (up to ``ROTATE_TARGET_BYTES`` in all) 
 not hit the same cache lines.
 
 ``launch_overhead`` measures the host's cost per launched op in training: a chain of ``params.ops`` tiny
-autograd ops (the element-wise, matmul, cast and reduction kinds of a DLRM step, in turn) on a 64-element
-tensor, then its backward (as many launches again), timed on the host with ``perf_counter`` and one
-device synchronisation at the end. Its ``timing`` is seconds per launch (``2 x ops`` launches); the work of
-each op is negligible, so on a GPU it is the rate at which the host issues ops (framework dispatch,
-autograd bookkeeping, driver launch) and on a CPU the whole cost of a launch-bound op.
+autograd ops on a 64-element tensor, cycling through ``params.kinds`` op kinds of a DLRM step in turn
+(:data:`CHAIN_KINDS`: element-wise, matmul, cast, concatenation, lookup, gather, reduction), then its
+backward (as many launches again), timed on the host with ``perf_counter`` and one device synchronisation
+at the end. Its ``timing`` is seconds per launch (``2 x ops`` launches); the work of each op is negligible,
+so on a GPU it is the rate at which the host issues ops (framework dispatch, autograd bookkeeping, driver
+launch) and on a CPU the whole cost of a launch-bound op.
+
+How many kinds matters: an op's dispatch code runs faster when it ran a moment ago (instruction cache,
+its translations, branch history). A training step runs 65-85 distinct aten ops (counted with the torch
+profiler over five of the fidelity configurations), so each finds its code colder than an op repeated in
+a loop. Here, on the 2-core VM, ops cycled over 3, 6, 12, 20 and 30 kinds cost 0.9-1.1, 0.8-1.15,
+0.95-1.6, 1.4-2.6 and 1.85-2.8 times the same ops each repeated. The suite's chains cycle through all
+:data:`CHAIN_KINDS` (``kinds`` = 24); records without ``kinds`` come from the older six-kind chain
+(:data:`LEGACY_CHAIN_KINDS`), which measures the warm end of that range.
 """
 
 from __future__ import annotations
@@ -19,10 +28,16 @@ from __future__ import annotations
 from typing import Any
 
 from kernels.device import BenchContext, CaseFailed, require_memory
+from kernels.records import LEGACY_CHAIN_KINDS
 from kernels.specs import Case
 from kernels.timing import measure
 
 ROTATE_TARGET_BYTES = 64 * 1024 * 1024
+#: Op kinds the launch chains cycle through, in this order (a chain of ``kinds`` uses the first ``kinds``).
+CHAIN_KINDS = ("add", "mul", "relu", "matmul", "cast", "cat", "sigmoid", "addmm", "embedding_bag",
+               "index_select", "bmm", "tanh", "clamp", "where", "transpose_copy", "sub_mean", "stack_sum",
+               "gather", "sin", "div", "sum_dim", "neg", "square", "log_sigmoid")
+
 MAX_ROTATE = 16
 
 
@@ -36,7 +51,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
 
     p = case.params
     if case.kernel == "launch_overhead":
-        return _launch_overhead(int(p["ops"]), ctx)
+        return _launch_overhead(int(p["ops"]), int(p.get("kinds", LEGACY_CHAIN_KINDS)), ctx)
     size = p["bytes"]
     numel = max(1, size // 4)
     k = _rotation(size)
@@ -96,7 +111,49 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     return timing.as_dict(), extra
 
 
-def _launch_overhead(ops: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
+def _chain_steps(kinds: int, dev: Any) -> tuple[list[Any], list[Any]]:
+    """The first ``kinds`` op kinds of :data:`CHAIN_KINDS` as callables on an 8 x 8 tensor, and the leaf
+    tensors that need their gradients cleared."""
+    import torch
+    import torch.nn.functional as F
+
+    w = torch.full((8, 8), 0.01, device=dev, requires_grad=True)
+    bias = torch.full((8,), 0.01, device=dev, requires_grad=True)
+    w3 = torch.full((2, 8, 8), 0.01, device=dev, requires_grad=True)
+    ids = torch.arange(16, device=dev) % 8
+    offsets = torch.arange(0, 16, 2, device=dev)
+    perm = torch.arange(7, -1, -1, device=dev)
+    flat = torch.arange(64, device=dev).flip(0)
+    by_name = {
+        "add": lambda t: t + 1.0,
+        "mul": lambda t: t * 0.5,
+        "relu": torch.relu,
+        "matmul": lambda t: t @ w,
+        "cast": lambda t: t.to(torch.bfloat16).to(torch.float32),
+        "cat": lambda t: torch.cat([t[:4], t[4:]]),
+        "sigmoid": torch.sigmoid,
+        "addmm": lambda t: F.linear(t, w, bias),
+        "embedding_bag": lambda t: F.embedding_bag(ids, t, offsets, mode="sum"),
+        "index_select": lambda t: t.index_select(0, perm),
+        "bmm": lambda t: torch.bmm(t.reshape(2, 4, 8), w3).reshape(8, 8),
+        "tanh": torch.tanh,
+        "clamp": lambda t: t.clamp(-1.0, 1.0),
+        "where": lambda t: torch.where(t > 0, t, t * 0.1),
+        "transpose_copy": lambda t: t.transpose(0, 1).contiguous(),
+        "sub_mean": lambda t: t - t.mean(),
+        "stack_sum": lambda t: torch.stack([t, t]).sum(0),
+        "gather": lambda t: t.flatten()[flat].reshape(8, 8),
+        "sin": torch.sin,
+        "div": lambda t: t / 2.0,
+        "sum_dim": lambda t: t * t.sum(0, keepdim=True),
+        "neg": torch.neg,
+        "square": torch.square,
+        "log_sigmoid": F.logsigmoid,
+    }
+    return [by_name[name] for name in CHAIN_KINDS[:kinds]], [w, bias, w3]
+
+
+def _launch_overhead(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     """Host seconds per launched op of a tiny autograd chain (forward then backward); see the module doc."""
     import torch
 
@@ -104,15 +161,7 @@ def _launch_overhead(ops: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[
 
     dev = ctx.device
     x = torch.full((8, 8), 0.5, device=dev, requires_grad=True)
-    w = torch.full((8, 8), 0.01, device=dev, requires_grad=True)
-    steps = (
-        lambda t: t + 1.0,
-        lambda t: t * 0.5,
-        torch.relu,
-        lambda t: t @ w,
-        lambda t: t.to(torch.bfloat16).to(torch.float32),
-        lambda t: torch.cat([t[:4], t[4:]]),
-    )
+    steps, leaves = _chain_steps(kinds, dev)
     launches = 2 * ops
 
     def chain(_rep: int) -> None:
@@ -120,8 +169,8 @@ def _launch_overhead(ops: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[
         for i in range(ops):
             y = steps[i % len(steps)](y)
         y.sum().backward()
-        x.grad = None
-        w.grad = None
+        for t in (x, *leaves):
+            t.grad = None
         if ctx.is_cuda:
             torch.cuda.synchronize(dev)
 
@@ -129,5 +178,6 @@ def _launch_overhead(ops: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[
     per_chain = measure(chain, "cpu", ctx.policy, ctx.deadline)
     timing = Timing(per_chain.median_s / launches, per_chain.p10_s / launches, per_chain.p90_s / launches,
                     per_chain.reps)
-    return timing.as_dict(), {"launches": launches, "method": "host perf_counter over a forward+backward "
-                                                             "chain of tiny autograd ops, per launch"}
+    return timing.as_dict(), {"launches": launches, "kinds": len(steps),
+                              "method": "host perf_counter over a forward+backward chain of tiny autograd "
+                                        f"ops of {len(steps)} kinds in turn, per launch"}

@@ -76,6 +76,9 @@ KERNELS: dict[str, dict[str, dict[str, tuple[type, ...]]]] = {
         },
     },
 }
+#: Op kinds of the launch-overhead chain that records without a ``kinds`` parameter measured (the first
+#: six of ``kernels.memcpy.CHAIN_KINDS``).
+LEGACY_CHAIN_KINDS = 6
 TIMING_KEYS = ("median_s", "p10_s", "p90_s", "reps")
 ENV_KEYS = (
     "device_name",
@@ -190,6 +193,10 @@ def validate_record(record: Any, where: str = "record") -> None:
             raise RecordSchemaError(
                 f"expected a non-negative finite number, got {value!r}", f"{where}.params.{name}"
             )
+    if kernel == "launch_overhead" and "kinds" in params:
+        kinds = params["kinds"]
+        if isinstance(kinds, bool) or not isinstance(kinds, int) or kinds < 1:
+            raise RecordSchemaError(f"expected a positive integer, got {kinds!r}", f"{where}.params.kinds")
     if suite == "embedding" and params["distribution"] not in ("uniform", "zipf"):
         raise RecordSchemaError("expected uniform or zipf", f"{where}.params.distribution")
     if suite == "embedding" and params["optimizer"] not in OPTIMIZERS:

@@ -356,14 +356,18 @@ def memory_cases(device_kind: str, quick: bool) -> list[Case]:
             for pinned in (True, False):
                 cases.append(_mem("h2d", size, pinned=pinned))
                 cases.append(_mem("d2h", size, pinned=pinned))
-    # host launch rate: chains of tiny autograd ops, forward and backward (see kernels.memcpy)
+    # host launch rate: chains of tiny autograd ops of a step's many kinds, forward and backward (see
+    # kernels.memcpy)
     for ops in LAUNCH_CHAIN_OPS:
-        cases.append(Case("memory", "launch_overhead", "fp32", {"ops": ops}))
+        cases.append(Case("memory", "launch_overhead", "fp32", {"ops": ops, "kinds": LAUNCH_CHAIN_KINDS}))
     return _dedupe(cases)
 
 
 #: Lengths of the launch-overhead chains (forward ops; the backward launches as many again).
 LAUNCH_CHAIN_OPS = (16, 32, 64, 128, 256, 512)
+#: Op kinds each launch chain cycles through: all of ``kernels.memcpy.CHAIN_KINDS`` (a step runs 65-85
+#: distinct aten ops, and an op costs more when other kinds ran between its calls).
+LAUNCH_CHAIN_KINDS = 24
 
 
 # ------------------------------------------------------------------------------------------ collective

@@ -238,6 +238,15 @@ def activation_bytes(workload: Workload, devices: int, batch_size: int | None = 
     return parts
 
 
+def dense_working_bytes(workload: Workload, devices: int, batch_size: int | None = None) -> float:
+    """Bytes of dense working data one step touches on a device, in bytes: activations and their
+    gradients, the input batch and collective buffers (:func:`activation_bytes`), dense weights, gradients,
+    optimizer state and autocast copies (:func:`dense_state_bytes`). The step model counts them as the
+    traffic that competes with the embedding tables for the cache between two steps' lookups."""
+    return (sum(dense_state_bytes(workload, devices).values())
+            + sum(activation_bytes(workload, devices, batch_size).values()))
+
+
 def base_memory(workload: Workload, profile: HardwareProfile, devices: int,
                 batch_size: int | None = None) -> MemoryUse:
     """Device memory independent of the embedding placement (dense state, activations, buffers, runtime)."""

@@ -241,3 +241,27 @@ def test_calibrating_from_two_files_reports_how_far_their_measurements_differ(tm
     assert cv["repeat_cases"] > 0 and 0 < cv["repeat_median_pct"] < 15  # lognormal 5%: a median of ~4%
     entry = load_profile(tmp_path / "p.yaml").calibration["families"]["gemm"]["cv"]
     assert entry["repeat_cases"] == cv["repeat_cases"] and isinstance(entry["repeat_cases"], int)
+
+
+def test_only_the_most_step_like_launch_chains_are_fitted(tmp_path):
+    """Chains of the suite's many op kinds and older six-kind chains measure different costs: when both
+    are given, the overhead family fits the chains of the most kinds only; older files alone still fit."""
+    from calibration.fit import build_cases
+    from calibration.measurements import load_measurements
+
+    fig = device_figures(load_profile("cpu-generic"))
+    old = make_measurements(tmp_path / "old.json", seed=1)
+    doc = json.loads(old.read_text())
+    for r in doc["records"]:
+        if r["kernel"] == "launch_overhead":
+            r["params"]["kinds"] = 24
+            r["case_id"] += "-k24"
+    new = tmp_path / "new.json"
+    new.write_text(json.dumps(doc))
+    alone = build_cases(load_measurements([str(old)]), fig)["overhead"]
+    assert len(alone) == 6 and all("kinds" not in c.record.params for c in alone)
+    both = build_cases(load_measurements([str(old), str(new)]), fig)["overhead"]
+    assert len(both) == 6 and all(c.record.params["kinds"] == 24 for c in both)
+    # the other families keep every file's records
+    assert len(build_cases(load_measurements([str(old), str(new)]), fig)["gemm"]) == 2 * len(
+        build_cases(load_measurements([str(old)]), fig)["gemm"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from types import SimpleNamespace
@@ -335,6 +336,31 @@ def test_tables_of_one_step_share_the_cache():
     alone = embedding_time_s(p, fig, big, 64, 20, 4096, 4, "forward")[0]
     shared = embedding_time_s(p, fig, big, 64, 20, 4096, 4, "forward", cache_share=shares[0])[0]
     assert shared > alone
+
+
+def test_the_steps_dense_data_competes_with_the_tables_for_the_cache():
+    """Dense working data touched once per step takes cache from the tables: none leaves the shares as
+    they were, more never raises a share, and tables that fit beside it keep the whole cache."""
+    from planner.cost.embedding import cache_shares
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = default_parameters(profile)["embedding"]
+    cache = p["cache_fraction"] * fig.cache_bytes
+    quarter = int(cache / 4 / (64 * 4))
+    tables = [(quarter, 64, 4, 8192.0)] * 2  # half the cache in all
+    assert cache_shares(p, fig, tables, other_bytes=cache / 4) == [1.0, 1.0]
+    big = int(cache / (64 * 4))
+    tables = [(big, 64, 4, 8192.0), (big // 10, 64, 4, 8192.0)]
+    assert cache_shares(p, fig, tables, 0.0) == cache_shares(p, fig, tables)
+    shares = [cache_shares(p, fig, tables, other) for other in (0.0, cache / 2, 4 * cache, 64 * cache)]
+    for before, after in itertools.pairwise(shares):
+        assert all(b >= a for b, a in zip(before, after, strict=True))
+    assert shares[-1][0] < 0.5 * shares[0][0]
+    # tables and dense data together fill the cache (the dense stream's resident part makes up the rest)
+    assert sum(shares[1]) <= 1.0 + 1e-9
 
 
 def test_embedding_small_rows_skew_and_cache():

@@ -86,6 +86,17 @@ def test_bad_records_name_the_field(mutate, field):
     assert info.value.field == field
 
 
+@pytest.mark.parametrize("kinds", [0, -3, 2.5, True, "many"])
+def test_a_launch_chain_names_a_positive_count_of_op_kinds(kinds):
+    good = make_record("memory", "launch_overhead", "fp32", {"ops": 16, "kinds": 24}, TIMING)
+    validate_record(good)
+    bad = make_record("memory", "launch_overhead", "fp32", {"ops": 16, "kinds": 24}, TIMING)
+    bad["params"]["kinds"] = kinds
+    with pytest.raises(RecordSchemaError) as info:
+        validate_record(bad)
+    assert info.value.field == "record.params.kinds"
+
+
 def test_document_checks_version_env_and_duplicates():
     doc = new_document(ENV, {"quick": True})
     assert doc["schema_version"] == SCHEMA_VERSION

@@ -94,6 +94,19 @@ def test_launch_overhead_is_seconds_per_launch_of_a_forward_backward_chain(ctx):
         assert 1e-7 < rec["timing"]["median_s"] < 1e-3
     # 128 forward ops and their backward take longer in all than 16 (per launch figures times launches)
     assert long["timing"]["median_s"] * 256 > short["timing"]["median_s"] * 32
+    assert short["extra"]["kinds"] == 6  # a case without ``kinds``: the older six-kind chain
+
+
+def test_the_suite_launch_chains_cycle_through_every_op_kind(ctx):
+    """The suite's chains use all of CHAIN_KINDS (each a differentiable op on 8 x 8), and say so."""
+    from kernels.memcpy import CHAIN_KINDS
+
+    assert specs.LAUNCH_CHAIN_KINDS == len(CHAIN_KINDS) == len(set(CHAIN_KINDS))
+    chains = [c for c in specs.memory_cases("cpu", quick=True) if c.kernel == "launch_overhead"]
+    assert chains and all(c.params["kinds"] == len(CHAIN_KINDS) for c in chains)
+    rec = _ok(run_case(chains[0], ctx))
+    assert rec["extra"]["kinds"] == len(CHAIN_KINDS)
+    assert rec["extra"]["launches"] == 2 * chains[0].params["ops"]
 
 
 def test_unsupported_and_out_of_memory_cases_are_recorded(ctx):

@@ -47,3 +47,14 @@ def test_autocast_keeps_low_precision_weight_copies():
     fp32 = memory.dense_state_bytes(micro_workload(precision="fp32"), 1)
     bf16 = memory.dense_state_bytes(micro_workload(precision="bf16"), 1)
     assert "autocast_weight_copies" not in fp32 and bf16["autocast_weight_copies"] > 0
+
+
+def test_dense_working_bytes_add_the_dense_state_and_the_activations():
+    from planner.memory import activation_bytes, dense_state_bytes, dense_working_bytes
+    from planner.workload import load_workload
+
+    w = load_workload("criteo-kaggle-dlrm")
+    total = sum(dense_state_bytes(w, 8).values()) + sum(activation_bytes(w, 8).values())
+    assert dense_working_bytes(w, 8) == pytest.approx(total) and total > 0
+    # a larger batch per device touches more activations
+    assert dense_working_bytes(w, 1) > dense_working_bytes(w, 8)

@@ -301,7 +301,7 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
 
 
 def cache_shares(p: Mapping[str, float], fig: DeviceFigures, tables: list[tuple[float, int, int, float]],
-                 ) -> list[float]:
+                 other_bytes: float = 0.0) -> list[float]:
     """The share of the cache each of a step's tables keeps, from ``(rows, dim, elem_bytes, lookups)``.
 
     Between two lookups of one table a step looks up every other table on the device, so the tables
@@ -312,18 +312,26 @@ def cache_shares(p: Mapping[str, float], fig: DeviceFigures, tables: list[tuple[
 
         sum_i rows_i * row_bytes_i * (1 - exp(-lookups_i / rows_i * T)) = cache_fraction * cache_bytes
 
-    A table's share is its resident bytes over the cache. Tables that fit together keep the whole cache
-    each (share 1). Skewed ids make hot rows hotter than this uniform rate; the share is an upper bound
-    on the cache such a table needs, and its hot rows then get the hit fraction of :func:`hit_fraction`.
+    The rest of the step competes too: ``other_bytes`` of dense working data (activations and their
+    gradients, the input batch, dense weights, gradients and optimizer state) are each touched about once
+    per step between two steps' lookups of a table, so they enter the sum as one more stream of rate 1
+    (``other_bytes * (1 - exp(-T))``). A benchmark case, which runs one table alone, has none.
+
+    A table's share is its resident bytes over the cache. Tables that fit together with the other data
+    keep the whole cache each (share 1). Skewed ids make hot rows hotter than this uniform rate; the share
+    is an upper bound on the cache such a table needs, and its hot rows then get the hit fraction of
+    :func:`hit_fraction`.
     """
     cache = p["cache_fraction"] * fig.cache_bytes
     sizes = [rows * row_bytes(dim, elem, fig.access_bytes) for rows, dim, elem, _ in tables]
-    if cache <= 0 or sum(sizes) <= cache:
+    other = max(float(other_bytes), 0.0)
+    if cache <= 0 or sum(sizes) + other <= cache:
         return [1.0] * len(tables)
     rates = [lookups / max(rows, 1.0) for rows, _, _, lookups in tables]
 
     def resident(t: float) -> float:
-        return sum(size * -math.expm1(-rate * t) for size, rate in zip(sizes, rates, strict=True))
+        return other * -math.expm1(-t) + sum(size * -math.expm1(-rate * t)
+                                             for size, rate in zip(sizes, rates, strict=True))
 
     lo, hi = 0.0, 1.0
     while resident(hi) < cache and hi < 1e30:

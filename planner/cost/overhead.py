@@ -3,7 +3,9 @@
 A training step is bounded by the slower of the host timeline (launches x ``host_overhead_s``) and the
 device timeline; at small batch the host term dominates (Lin et al., perf_models.md 1: T1-T5 CPU overheads,
 10 us per launch). It is fitted to the bench's ``launch_overhead`` chains (tiny autograd ops forward and
-backward, host-timed, seconds per launch)::
+backward, host-timed, seconds per launch), which cycle through as many op kinds as the suite knows, since
+an op whose code ran a moment ago dispatches faster than one in a step of 65-85 distinct ops
+(:mod:`kernels.memcpy`; of several files, only the chains of the most kinds are fitted)::
 
     per_launch_s = host_overhead_s + backward_start_s / launches [+ memory fixed_s on a CPU]
 

@@ -166,11 +166,12 @@ class AnalyticCostModel:
         return Estimate(total, self.sigma["embedding"], embedding.launches_for(op.phase, op.optimizer),
                         "embedding", parts)
 
-    def embedding_cache_shares(self, ops: list[EmbeddingOp]) -> list[float]:
-        """The cache share of each table of ``ops`` (one op per table) when one step looks them all up."""
+    def embedding_cache_shares(self, ops: list[EmbeddingOp], other_bytes: float = 0.0) -> list[float]:
+        """The cache share of each table of ``ops`` (one op per table) when one step looks them all up
+        and also touches ``other_bytes`` of dense working data (see :func:`embedding.cache_shares`)."""
         tables = [(float(op.rows), int(op.dim), int(op.elem_bytes), float(op.batch * op.pooling))
                   for op in ops]
-        return embedding.cache_shares(self.params["embedding"], self.figures, tables)
+        return embedding.cache_shares(self.params["embedding"], self.figures, tables, other_bytes)
 
     def _interaction(self, op: InteractionOp) -> Estimate:
         total, parts = interaction.dot_interaction_time_s(

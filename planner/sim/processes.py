@@ -216,8 +216,9 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
     bwd_groups: list[list] = []
     shard_op_lists = [shard_ops(workload, shard, profile) for shard in dclass.shards]
     shares_of = getattr(cost, "embedding_cache_shares", None)
-    if shares_of is not None and shard_op_lists:  # the device's tables share its cache within a step
-        shares = shares_of([f[0] for f, _ in shard_op_lists])
+    if shares_of is not None and shard_op_lists:  # the tables share the cache with each other and the dense
+        dense_bytes = memory.dense_working_bytes(workload, devices, batch)
+        shares = shares_of([f[0] for f, _ in shard_op_lists], dense_bytes)
         shard_op_lists = [([replace(f[0], cache_share=share), *f[1:]], [replace(bw[0], cache_share=share),
                                                                          *bw[1:]])
                           for (f, bw), share in zip(shard_op_lists, shares, strict=True)]
