@@ -553,3 +553,26 @@ def test_vectorised_embedding_times_equal_the_per_op_formula(name):
     vector = embedding_times(p, fig, embedding_batch(fig, ops))
     scalar = np.array([embedding_time_s(p, fig, *op)[0] for op in ops])
     assert np.allclose(vector, scalar, rtol=1e-12, atol=0.0)
+
+
+@pytest.mark.parametrize("name", ["cpu-generic", "h100-sxm-80gb"])
+def test_vectorised_memory_times_equal_the_per_op_formula(name):
+    """The fit's vectorised memory-bound model gives exactly what :func:`memory_time_s` gives per op,
+    page faults of large optimizer temporaries and host links included."""
+    from planner.cost.memory_bound import memory_batch, memory_time_s, memory_times
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile(name)
+    fig = device_figures(profile)
+    p = dict(default_parameters(profile)["memory"], page_fault_s=2e-6, cache_sharpness=2.5)
+    ops = [(kind, float(size), opt)
+           for kind in ("copy", "elementwise", "optimizer_step", "optimizer", "h2d", "d2h")
+           for size in (0, 1024, 3 << 20, 40 << 20, 1 << 30)
+           for opt in ("adagrad", "sgd", "adam")]
+    vector = memory_times(p, fig, memory_batch(fig, ops))
+    scalar = np.array([memory_time_s(p, fig, *op)[0] for op in ops])
+    assert np.allclose(vector, scalar, rtol=1e-12, atol=0.0)
+    no_cache = dict(p, cache_fraction=0.0)
+    assert np.allclose(memory_times(no_cache, fig, memory_batch(fig, ops)),
+                       [memory_time_s(no_cache, fig, *op)[0] for op in ops], rtol=1e-12, atol=0.0)

@@ -24,8 +24,13 @@ CPUs one of at least 32 MiB is freshly mapped each step and pays ``page_fault_s`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
 
 from planner.cost.params import (
+    FRESH_MAPPING_BYTES,
+    PAGE_BYTES,
     DeviceFigures,
     ParamSpec,
     cache_hit,
@@ -101,3 +106,49 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
     transfer_s = nbytes * memory_rate_bytes(p, hit) / bandwidth
     return fixed + transfer_s + fault_s, {"fixed_s": fixed, "transfer_s": transfer_s,
                                           "page_fault_s": fault_s, "hit_fraction": hit}
+
+
+@dataclass(frozen=True)
+class MemoryBatch:
+    """The parameter-independent inputs of :func:`memory_time_s` for many ops, as arrays (one entry per
+    op), so a fit can price all its cases in one vectorised call (:func:`memory_times`)."""
+
+    nbytes: np.ndarray
+    link: np.ndarray  # host<->device transfers
+    step: np.ndarray  # dense optimizer steps
+    step_ops: np.ndarray  # element-wise ops of a step (0 elsewhere)
+    fault_bytes: np.ndarray  # freshly mapped temporary bytes of a step (0 below FRESH_MAPPING_BYTES)
+
+
+def memory_batch(fig: DeviceFigures, ops: list[tuple[str, float, str]]) -> MemoryBatch:
+    """Pack ``(kind, nbytes, optimizer)`` per op (the arguments of :func:`memory_time_s`)."""
+    nbytes = np.array([float(n) for _, n, _ in ops])
+    link = np.array([k in ("h2d", "d2h") for k, _, _ in ops])
+    step = np.array([k in ("optimizer", "optimizer_step") and not lk for (k, _, _), lk in zip(ops, link,
+                                                                                               strict=True)])
+    step_ops, fault = [], []
+    for (_kind, n, opt), is_step in zip(ops, step, strict=True):
+        count, passes = OPTIMIZER_OPS.get(opt, OPTIMIZER_OPS["adagrad"])
+        temporary = n / passes if is_step and opt != "sgd" else 0.0
+        step_ops.append(count if is_step else 0)
+        fault.append(temporary if fig.kind == "cpu" and temporary >= FRESH_MAPPING_BYTES else 0.0)
+    return MemoryBatch(nbytes, link, step, np.array(step_ops, dtype=float), np.array(fault))
+
+
+def memory_times(p: Mapping[str, float], fig: DeviceFigures, b: MemoryBatch) -> np.ndarray:
+    """:func:`memory_time_s` (the total, in seconds) of every op of ``b``, vectorised."""
+    cache = p.get("cache_fraction", 0.0) * fig.cache_bytes
+    if cache > 0:
+        hit = 1.0 / (1.0 + (np.maximum(b.nbytes, 0.0) / cache) ** p.get("cache_sharpness", 1.0))
+    else:
+        hit = np.zeros_like(b.nbytes)
+    hit = np.where(b.nbytes <= 0, 1.0, hit)
+    bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    transfer = b.nbytes * memory_rate_bytes(p, hit) / bandwidth
+    fixed = np.where(b.step, p["optimizer_fixed_s"] + b.step_ops * p["optimizer_launch_s"], p["fixed_s"])
+    fault = b.fault_bytes / PAGE_BYTES * p.get("page_fault_s", 0.0)
+    local = fixed + transfer + fault
+    if not b.link.any():
+        return local
+    link_bw = fig.host_link_bandwidth_bytes_per_s * p["host_link_fraction"]
+    return np.where(b.link, p["fixed_s"] + 0.5 * b.nbytes / link_bw, local)
