@@ -138,7 +138,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
             return total + call, parts["fixed_s"] + call
 
         op = (p["rows"], p["dim"], p["pooling"], p["batch"], elem, phase, optimizer, zipf, footprint, 1.0)
-        return "embedding", launches, pred_emb, (fig, op)
+        return "embedding", launches, pred_emb, ("embedding", fig, op)
     if record.suite == "interaction":
         phase = "forward" if k.endswith("forward") else "backward"
         if k.startswith("dot"):
@@ -185,7 +185,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
             total, parts = memory_bound.memory_time_s(params["memory"], fig, kind, nbytes, opt)
             return total, parts["fixed_s"]
 
-        return "memory", memory_bound.launches_for(kind), pred_mem, (fig, (kind, nbytes, opt))
+        return "memory", memory_bound.launches_for(kind), pred_mem, ("memory", fig, (kind, nbytes, opt))
     if record.suite == "collective":
         kind = "all_to_all" if k == "all_to_all_unequal" else k
 
@@ -208,14 +208,18 @@ def _chain_kinds(record: Record) -> int | None:
 def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, list[FitCase]]:
     """Successful records grouped by the family that fits them (dlrm records are left out).
 
-    Of the launch-overhead chains only those of the most op kinds are kept: a step's per-launch cost is
-    what the most step-like chain measures (see :mod:`kernels.memcpy`), and mixing it with chains of
-    fewer kinds from older files would average two different quantities.
+    Of the launch-overhead chains only those of the most op kinds (that at least two chains measured)
+    are kept: a step's per-launch cost is what the most step-like chain measures (see
+    :mod:`kernels.memcpy`), and mixing it with chains of fewer kinds from older files would average two
+    different quantities.
     """
     out: dict[str, list[FitCase]] = {name: [] for name in FAMILIES}
     records = measurements.successful()
     kinds = [k for k in map(_chain_kinds, records) if k is not None]
-    most = max(kinds, default=None)
+    # the most kinds that at least two chains measured (one chain cannot separate the per-launch cost
+    # from the backward start); any kinds when none did
+    counts = {k: kinds.count(k) for k in set(kinds)}
+    most = max((k for k, n in counts.items() if n >= 2), default=max(kinds, default=None))
     for record in records:
         chain = _chain_kinds(record)
         if chain is not None and chain != most:
@@ -252,15 +256,12 @@ def _vector_batch(cases: list[FitCase]) -> embedding.EmbeddingBatch | memory_bou
             return batch
     if not cases or any(c.batch_op is None for c in cases):
         return None
-    fig = cases[0].batch_op[0]  # type: ignore[index]
-    ops = [c.batch_op[1] for c in cases]  # type: ignore[index]
-    memory = [len(op) == 3 for op in ops]  # (kind, nbytes, optimizer); an embedding op has ten fields
-    if all(memory):
-        batch: embedding.EmbeddingBatch | memory_bound.MemoryBatch = memory_bound.memory_batch(fig, ops)
-    elif any(memory):
+    family, fig, _op = cases[0].batch_op  # type: ignore[misc]
+    if any(c.batch_op[0] != family for c in cases):  # type: ignore[index]
         return None
-    else:
-        batch = embedding.embedding_batch(fig, ops)
+    ops = [c.batch_op[2] for c in cases]  # type: ignore[index]
+    batch: embedding.EmbeddingBatch | memory_bound.MemoryBatch = (
+        memory_bound.memory_batch(fig, ops) if family == "memory" else embedding.embedding_batch(fig, ops))
     _BATCHES.append((cases, batch))
     del _BATCHES[:-8]  # the lists of the last few fits
     return batch
@@ -270,10 +271,10 @@ def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
     batch = _vector_batch(cases)
     # the same formulas, all cases at once (tested against the per-case ones)
     if isinstance(batch, memory_bound.MemoryBatch):
-        fig = cases[0].batch_op[0]  # type: ignore[index]
+        fig = cases[0].batch_op[1]  # type: ignore[index]
         return np.log(np.maximum(memory_bound.memory_times(params["memory"], fig, batch), 1e-30))
     if batch is not None:
-        fig = cases[0].batch_op[0]  # type: ignore[index]
+        fig = cases[0].batch_op[1]  # type: ignore[index]
         times = embedding.embedding_times(params["embedding"], fig, batch)
         # the bench-only per-case calls of a backward case, as in pred_emb
         times = times + np.where(batch.forward, 0.0, params["embedding"].get("step_call_s", 0.0))

@@ -239,12 +239,14 @@ def activation_bytes(workload: Workload, devices: int, batch_size: int | None = 
 
 
 def dense_working_bytes(workload: Workload, devices: int, batch_size: int | None = None) -> float:
-    """Bytes of dense working data one step touches on a device, in bytes: activations and their
-    gradients, the input batch and collective buffers (:func:`activation_bytes`), dense weights, gradients,
-    optimizer state and autocast copies (:func:`dense_state_bytes`). The step model counts them as the
-    traffic that competes with the embedding tables for the cache between two steps' lookups."""
-    return (sum(dense_state_bytes(workload, devices).values())
-            + sum(activation_bytes(workload, devices, batch_size).values()))
+    """The dense working data one step touches on a device, in bytes: activations and their gradients,
+    the batch being trained on (one of the ``INPUT_BUFFERS``: the prefetched one is not touched) and the
+    all-to-all buffers (:func:`activation_bytes`), dense weights, gradients, optimizer state, autocast
+    copies and all-reduce buckets (:func:`dense_state_bytes`). The step model counts them as the traffic
+    that competes with the embedding tables for the cache between two steps' lookups."""
+    transient = activation_bytes(workload, devices, batch_size)
+    transient["input_batch"] /= INPUT_BUFFERS
+    return sum(dense_state_bytes(workload, devices).values()) + sum(transient.values())
 
 
 def base_memory(workload: Workload, profile: HardwareProfile, devices: int,

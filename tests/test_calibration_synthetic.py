@@ -262,6 +262,15 @@ def test_only_the_most_step_like_launch_chains_are_fitted(tmp_path):
     assert len(alone) == 6 and all("kinds" not in c.record.params for c in alone)
     both = build_cases(load_measurements([str(old), str(new)]), fig)["overhead"]
     assert len(both) == 6 and all(c.record.params["kinds"] == 24 for c in both)
+    # a lone chain of more kinds cannot fit the two overhead parameters: the pairs of most kinds win
+    lone = json.loads(new.read_text())
+    lone["records"] = [r for r in lone["records"] if r["kernel"] == "launch_overhead"][:1]
+    lone["records"][0]["params"]["kinds"] = 30
+    lone["records"][0]["case_id"] += "-k30"
+    stray = tmp_path / "stray.json"
+    stray.write_text(json.dumps(lone))
+    three = build_cases(load_measurements([str(old), str(new), str(stray)]), fig)["overhead"]
+    assert len(three) == 6 and all(c.record.params["kinds"] == 24 for c in three)
     # the other families keep every file's records
     assert len(build_cases(load_measurements([str(old), str(new)]), fig)["gemm"]) == 2 * len(
         build_cases(load_measurements([str(old)]), fig)["gemm"])

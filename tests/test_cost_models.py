@@ -361,6 +361,34 @@ def test_the_steps_dense_data_competes_with_the_tables_for_the_cache():
     assert shares[-1][0] < 0.5 * shares[0][0]
     # tables and dense data together fill the cache (the dense stream's resident part makes up the rest)
     assert sum(shares[1]) <= 1.0 + 1e-9
+    assert all(0.0 < s < 1.0 for s in cache_shares(p, fig, tables, 1e30))  # converges however much
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="other_bytes"):
+            cache_shares(p, fig, tables, bad)
+
+
+def test_the_step_prices_its_tables_with_the_dense_data_in_the_cache(monkeypatch):
+    """build_program hands the step's dense working bytes to the cache solve: with more of them the
+    embedding ops of the same step are priced with a smaller cache share and take longer."""
+    from planner import memory
+    from planner.sim.engine import simulate
+    from planner.workload import load_workload
+
+    profile = load_profile("cpu-generic")
+    w = load_workload("tiny")
+    seen = []
+    real = memory.dense_working_bytes
+
+    def spy(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(memory, "dense_working_bytes", spy)
+    base = simulate(w, profile, 1, steps=2, seed=0)
+    assert seen and seen[0] > 0
+    monkeypatch.setattr(memory, "dense_working_bytes", lambda *a, **k: 1e12)
+    crowded = simulate(w, load_profile("cpu-generic"), 1, steps=2, seed=0)
+    assert crowded.breakdown_s["embedding_fwd"] > base.breakdown_s["embedding_fwd"]
 
 
 def test_embedding_small_rows_skew_and_cache():
@@ -572,7 +600,7 @@ def test_vectorised_memory_times_equal_the_per_op_formula(name):
            for opt in ("adagrad", "sgd", "adam")]
     vector = memory_times(p, fig, memory_batch(fig, ops))
     scalar = np.array([memory_time_s(p, fig, *op)[0] for op in ops])
-    assert np.allclose(vector, scalar, rtol=1e-12, atol=0.0)
+    assert np.array_equal(vector, scalar)
     no_cache = dict(p, cache_fraction=0.0)
-    assert np.allclose(memory_times(no_cache, fig, memory_batch(fig, ops)),
-                       [memory_time_s(no_cache, fig, *op)[0] for op in ops], rtol=1e-12, atol=0.0)
+    assert np.array_equal(memory_times(no_cache, fig, memory_batch(fig, ops)),
+                          [memory_time_s(no_cache, fig, *op)[0] for op in ops])

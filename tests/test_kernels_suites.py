@@ -107,6 +107,24 @@ def test_the_suite_launch_chains_cycle_through_every_op_kind(ctx):
     rec = _ok(run_case(chains[0], ctx))
     assert rec["extra"]["kinds"] == len(CHAIN_KINDS)
     assert rec["extra"]["launches"] == 2 * chains[0].params["ops"]
+    too_many = run_case(specs.Case("memory", "launch_overhead", "fp32",
+                                   {"ops": 16, "kinds": len(CHAIN_KINDS) + 1}), ctx)
+    assert too_many["timing"] is None and "kinds" in too_many["error"]
+
+
+def test_every_chain_op_keeps_the_shape_and_passes_a_gradient():
+    import torch
+
+    from kernels.memcpy import CHAIN_KINDS, _chain_steps
+
+    steps, leaves = _chain_steps(len(CHAIN_KINDS), torch.device("cpu"))
+    for name, step in zip(CHAIN_KINDS, steps, strict=True):
+        x = torch.linspace(-0.5, 1.0, 64).reshape(8, 8).requires_grad_()
+        out = step(x)
+        assert out.shape == (8, 8) and out.dtype == torch.float32, name
+        (out * torch.linspace(0.1, 1.0, 64).reshape(8, 8)).sum().backward()  # a weighted loss: no op
+        assert x.grad is not None and bool((x.grad != 0).any()), name  # has a zero gradient
+    assert all(t.requires_grad for t in leaves)
 
 
 def test_unsupported_and_out_of_memory_cases_are_recorded(ctx):

@@ -324,7 +324,9 @@ def cache_shares(p: Mapping[str, float], fig: DeviceFigures, tables: list[tuple[
     """
     cache = p["cache_fraction"] * fig.cache_bytes
     sizes = [rows * row_bytes(dim, elem, fig.access_bytes) for rows, dim, elem, _ in tables]
-    other = max(float(other_bytes), 0.0)
+    other = float(other_bytes)
+    if not math.isfinite(other) or other < 0:
+        raise ValueError(f"other_bytes must be a finite number of bytes >= 0, got {other_bytes!r}")
     if cache <= 0 or sum(sizes) + other <= cache:
         return [1.0] * len(tables)
     rates = [lookups / max(rows, 1.0) for rows, _, _, lookups in tables]
