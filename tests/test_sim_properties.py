@@ -63,7 +63,10 @@ def test_more_network_bandwidth_never_slows_a_step(job):
     slow = simulate(workload, GPU, devices, sharding=sharding, steps=3, seed=1)
     fast = simulate(workload, FAST_NET, devices, sharding=sharding, steps=3, seed=1)
     assert fast.step_time_s <= slow.step_time_s * (1 + 1e-12)
-    assert fast.step_time_p99_s <= slow.step_time_p99_s * (1 + 1e-12)
+    same_plan = all(slow.sharding[k] == fast.sharding[k] for k in ("kind", "table_kinds", "device_classes"))
+    if same_plan:  # auto may place differently on a faster network, ranking plans by their median only,
+        # and another plan's step times draw its kernels' variability in another order
+        assert fast.step_time_p99_s <= slow.step_time_p99_s * (1 + 1e-12)
 
 
 @_SETTINGS
