@@ -12,6 +12,7 @@ and are marked ``datasheet``. Families are fitted in order, each with the earlie
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -215,13 +216,12 @@ def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, l
     """
     out: dict[str, list[FitCase]] = {name: [] for name in FAMILIES}
     records = measurements.successful()
-    kinds = [k for k in map(_chain_kinds, records) if k is not None]
+    chains = [_chain_kinds(record) for record in records]
     # the most kinds that at least two chains measured (one chain cannot separate the per-launch cost
     # from the backward start); any kinds when none did
-    counts = {k: kinds.count(k) for k in set(kinds)}
-    most = max((k for k, n in counts.items() if n >= 2), default=max(kinds, default=None))
-    for record in records:
-        chain = _chain_kinds(record)
+    counts = Counter(k for k in chains if k is not None)
+    most = max((k for k, n in counts.items() if n >= 2), default=max(counts, default=None))
+    for record, chain in zip(records, chains, strict=True):
         if chain is not None and chain != most:
             continue
         found = _case(record, fig)
@@ -270,11 +270,10 @@ def _vector_batch(cases: list[FitCase]) -> embedding.EmbeddingBatch | memory_bou
 def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
     batch = _vector_batch(cases)
     # the same formulas, all cases at once (tested against the per-case ones)
+    fig = cases[0].batch_op[1] if batch is not None else None  # type: ignore[index]
     if isinstance(batch, memory_bound.MemoryBatch):
-        fig = cases[0].batch_op[1]  # type: ignore[index]
         return np.log(np.maximum(memory_bound.memory_times(params["memory"], fig, batch), 1e-30))
     if batch is not None:
-        fig = cases[0].batch_op[1]  # type: ignore[index]
         times = embedding.embedding_times(params["embedding"], fig, batch)
         # the bench-only per-case calls of a backward case, as in pred_emb
         times = times + np.where(batch.forward, 0.0, params["embedding"].get("step_call_s", 0.0))

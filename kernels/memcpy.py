@@ -32,14 +32,10 @@ from typing import Any
 
 from kernels.device import BenchContext, CaseFailed, require_memory
 from kernels.records import LEGACY_CHAIN_KINDS
-from kernels.specs import Case
+from kernels.specs import CHAIN_KINDS, Case
 from kernels.timing import measure
 
 ROTATE_TARGET_BYTES = 64 * 1024 * 1024
-#: Op kinds the launch chains cycle through, in this order (a chain of ``kinds`` uses the first ``kinds``).
-CHAIN_KINDS = ("add", "mul", "relu", "matmul", "cast", "cat", "sigmoid", "addmm", "embedding_bag",
-               "index_select", "bmm", "tanh", "clamp", "where", "transpose_copy", "softplus", "flip",
-               "gather", "sin", "div", "roll", "neg", "square", "log_sigmoid")
 
 MAX_ROTATE = 16
 

@@ -365,9 +365,14 @@ def memory_cases(device_kind: str, quick: bool) -> list[Case]:
 
 #: Lengths of the launch-overhead chains (forward ops; the backward launches as many again).
 LAUNCH_CHAIN_OPS = (16, 32, 64, 128, 256, 512)
-#: Op kinds each launch chain cycles through: all of ``kernels.memcpy.CHAIN_KINDS`` (a step runs 65-85
-#: distinct aten ops, and an op costs more when other kinds ran between its calls).
-LAUNCH_CHAIN_KINDS = 24
+#: Op kinds the launch chains cycle through, in this order (a chain of ``kinds`` uses the first ``kinds``;
+#: ``kernels.memcpy`` builds them).
+CHAIN_KINDS = ("add", "mul", "relu", "matmul", "cast", "cat", "sigmoid", "addmm", "embedding_bag",
+               "index_select", "bmm", "tanh", "clamp", "where", "transpose_copy", "softplus", "flip",
+               "gather", "sin", "div", "roll", "neg", "square", "log_sigmoid")
+#: Op kinds each launch chain of the suite cycles through: all of them (a step runs 65-85 distinct aten
+#: ops, and an op costs more when other kinds ran between its calls).
+LAUNCH_CHAIN_KINDS = len(CHAIN_KINDS)
 
 
 # ------------------------------------------------------------------------------------------ collective

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.cost.params import (
-    FRESH_MAPPING_BYTES,
     PAGE_BYTES,
     DeviceFigures,
     ParamSpec,
     cache_hit,
     cache_sharpness_spec,
+    fresh_mapping_bytes,
     fresh_mapping_fault_s,
     launch_basis,
     memory_rate_bytes,
@@ -124,14 +124,12 @@ def memory_batch(fig: DeviceFigures, ops: list[tuple[str, float, str]]) -> Memor
     """Pack ``(kind, nbytes, optimizer)`` per op (the arguments of :func:`memory_time_s`)."""
     nbytes = np.array([float(n) for _, n, _ in ops])
     link = np.array([k in ("h2d", "d2h") for k, _, _ in ops])
-    step = np.array([k in ("optimizer", "optimizer_step") and not lk for (k, _, _), lk in zip(ops, link,
-                                                                                               strict=True)])
+    step = np.array([k in ("optimizer", "optimizer_step") for k, _, _ in ops])
     step_ops, fault = [], []
     for (_kind, n, opt), is_step in zip(ops, step, strict=True):
         count, passes = OPTIMIZER_OPS.get(opt, OPTIMIZER_OPS["adagrad"])
-        temporary = n / passes if is_step and opt != "sgd" else 0.0
         step_ops.append(count if is_step else 0)
-        fault.append(temporary if fig.kind == "cpu" and temporary >= FRESH_MAPPING_BYTES else 0.0)
+        fault.append(fresh_mapping_bytes(fig, n / passes) if is_step and opt != "sgd" else 0.0)
     return MemoryBatch(nbytes, link, step, np.array(step_ops, dtype=float), np.array(fault))
 
 

@@ -206,13 +206,18 @@ FRESH_MAPPING_BYTES = 32 * 1024 * 1024
 PAGE_BYTES = 4096
 
 
-def fresh_mapping_fault_s(p: Any, fig: DeviceFigures, *buffers: float) -> float:
-    """First-touch page faults of the ``buffers`` (bytes) a CPU maps afresh on every allocation, in
-    seconds: ``page_fault_s`` per 4 KiB page of each buffer of at least ``FRESH_MAPPING_BYTES``; 0 on a
-    GPU, whose caching allocator reuses its blocks."""
+def fresh_mapping_bytes(fig: DeviceFigures, *buffers: float) -> float:
+    """Bytes of the ``buffers`` a CPU maps afresh on every allocation: each of at least
+    ``FRESH_MAPPING_BYTES``; 0 on a GPU, whose caching allocator reuses its blocks."""
     if fig.kind != "cpu":
         return 0.0
-    fresh = sum(b for b in buffers if b >= FRESH_MAPPING_BYTES)
+    return sum(b for b in buffers if b >= FRESH_MAPPING_BYTES)
+
+
+def fresh_mapping_fault_s(p: Any, fig: DeviceFigures, *buffers: float) -> float:
+    """First-touch page faults of the ``buffers`` (bytes) a CPU maps afresh on every allocation, in
+    seconds: ``page_fault_s`` per 4 KiB page of :func:`fresh_mapping_bytes`."""
+    fresh = fresh_mapping_bytes(fig, *buffers)
     return fresh / PAGE_BYTES * p.get("page_fault_s", 0.0) if fresh else 0.0
 
 

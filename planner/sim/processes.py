@@ -197,7 +197,8 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
                   cache: dict | None = None) -> Program:
     """The ordered items of one training step on a rank of ``dclass`` (see the module docstring).
 
-    ``cache`` (a dict shared by the classes of one plan) keeps the dense sections, identical on every rank.
+    ``cache`` (a dict shared by the classes of one plan) keeps the dense sections and the dense working
+    bytes, identical on every rank.
     """
     m = workload.model
     act = memory.act_elem_bytes(workload)
@@ -212,13 +213,16 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
     def coll(kind: str, nbytes: float) -> None:
         b.op(CollectiveOp(kind, float(nbytes), devices, per_node))  # type: ignore[arg-type]
 
+    if cache is None:
+        cache = {}
     fwd_ops, bwd_ops, dp_bwd_ops, dp_update_ops = [], [], [], []
     bwd_groups: list[list] = []
     shard_op_lists = [shard_ops(workload, shard, profile) for shard in dclass.shards]
     shares_of = getattr(cost, "embedding_cache_shares", None)
     if shares_of is not None and shard_op_lists:  # the tables share the cache with each other and the dense
-        dense_bytes = memory.dense_working_bytes(workload, devices, batch)
-        shares = shares_of([f[0] for f, _ in shard_op_lists], dense_bytes)
+        if "dense_bytes" not in cache:  # the same on every rank of the plan
+            cache["dense_bytes"] = memory.dense_working_bytes(workload, devices, batch)
+        shares = shares_of([f[0] for f, _ in shard_op_lists], cache["dense_bytes"])
         shard_op_lists = [([replace(f[0], cache_share=share), *f[1:]], [replace(bw[0], cache_share=share),
                                                                          *bw[1:]])
                           for (f, bw), share in zip(shard_op_lists, shares, strict=True)]
@@ -230,8 +234,6 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
         else:
             bwd_ops.extend(bw)
             bwd_groups.append(bw)
-    if cache is None:
-        cache = {}
     dense = cache.get("dense")
     if dense is None:
         dense = _dense_sections(workload, cost, devices, batch, per_node, serial_host, len(plan.table_kinds),
