@@ -70,6 +70,7 @@ class FitCase:
     launches: int
     predict: Predictor
     batch_op: tuple | None = None
+    tables: int = 1  # embedding cases: tables updated in the case's one backward() and step()
 
 
 @dataclass
@@ -128,7 +129,8 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
         rotate = record.extra.get("rotating_batches")
         footprint = float(unique) * float(rotate) if unique and rotate else None
         elem = _elem(record)
-        launches = embedding.launches_for(phase, optimizer)
+        tables = int(p.get("tables", 1))
+        launches = embedding.launches_for(phase, optimizer) * tables
 
         def pred_emb(params: Params) -> tuple[float, float]:
             e = params["embedding"]
@@ -136,7 +138,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
                                                       elem,
                                                       phase, optimizer, zipf, footprint)
             call = e.get("step_call_s", 0.0) if phase == "backward" else 0.0  # the bench's per-case calls
-            return total + call, parts["fixed_s"] + call
+            return tables * total + call, tables * parts["fixed_s"] + call
 
         op = (p["rows"], p["dim"], p["pooling"], p["batch"], elem, phase, optimizer, zipf, footprint, 1.0)
         return "embedding", launches, pred_emb, ("embedding", fig, op)
@@ -228,7 +230,9 @@ def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, l
         if found is None:
             continue
         family, launches, predictor, batch_op = found
-        out[family].append(FitCase(record, float(record.median_s or 0.0), launches, predictor, batch_op))
+        tables = int(record.params.get("tables", 1)) if family == "embedding" else 1
+        out[family].append(FitCase(record, float(record.median_s or 0.0), launches, predictor, batch_op,
+                                   tables))
     return out
 
 
@@ -267,6 +271,11 @@ def _vector_batch(cases: list[FitCase]) -> embedding.EmbeddingBatch | memory_bou
     return batch
 
 
+def _tables(cases: list[FitCase]) -> np.ndarray:
+    """Tables each case updates in one call (1 but for multi-table embedding cases)."""
+    return np.array([float(c.tables) for c in cases])
+
+
 def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
     batch = _vector_batch(cases)
     # the same formulas, all cases at once (tested against the per-case ones)
@@ -274,8 +283,8 @@ def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
     if isinstance(batch, memory_bound.MemoryBatch):
         return np.log(np.maximum(memory_bound.memory_times(params["memory"], fig, batch), 1e-30))
     if batch is not None:
-        times = embedding.embedding_times(params["embedding"], fig, batch)
-        # the bench-only per-case calls of a backward case, as in pred_emb
+        # each of a case's tables, plus the bench-only per-case calls of a backward case, as in pred_emb
+        times = embedding.embedding_times(params["embedding"], fig, batch) * _tables(cases)
         times = times + np.where(batch.forward, 0.0, params["embedding"].get("step_call_s", 0.0))
         return np.log(np.maximum(times, 1e-30))
     return np.array([math.log(max(c.predict(params)[0], 1e-30)) for c in cases])

@@ -79,6 +79,8 @@ KERNELS: dict[str, dict[str, dict[str, tuple[type, ...]]]] = {
 #: Op kinds of the launch-overhead chain that records without a ``kinds`` parameter measured (the first
 #: six of ``kernels.memcpy.CHAIN_KINDS``).
 LEGACY_CHAIN_KINDS = 6
+#: Most tables an embedding case runs in one backward and one optimizer step (``params.tables``).
+MAX_CASE_TABLES = 64
 TIMING_KEYS = ("median_s", "p10_s", "p90_s", "reps")
 ENV_KEYS = (
     "device_name",
@@ -197,6 +199,11 @@ def validate_record(record: Any, where: str = "record") -> None:
         kinds = params["kinds"]
         if isinstance(kinds, bool) or not isinstance(kinds, int) or kinds < 1:
             raise RecordSchemaError(f"expected a positive integer, got {kinds!r}", f"{where}.params.kinds")
+    if suite == "embedding" and "tables" in params:
+        tables = params["tables"]
+        if isinstance(tables, bool) or not isinstance(tables, int) or not 1 <= tables <= MAX_CASE_TABLES:
+            raise RecordSchemaError(f"expected an integer from 1 to {MAX_CASE_TABLES}, got {tables!r}",
+                                    f"{where}.params.tables")
     if suite == "embedding" and params["distribution"] not in ("uniform", "zipf"):
         raise RecordSchemaError("expected uniform or zipf", f"{where}.params.distribution")
     if suite == "embedding" and params["optimizer"] not in OPTIMIZERS:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from kernels.records import SUITES, case_id
+from kernels.records import MAX_CASE_TABLES, SUITES, case_id
 
 KB = 1024
 MB = 1024 * KB
@@ -66,7 +66,10 @@ def _emb(
     exponent: float = 0.0,
     dtype: str = "fp32",
     optimizers: tuple[str, ...] = ("sgd",),
+    tables: int = 1,
 ) -> list[Case]:
+    """A forward case and one backward+update case per optimizer; ``tables`` > 1 gives backward+update
+    cases of that many tables in one backward and one optimizer step (no forward case)."""
     base = {
         "rows": int(rows),
         "dim": int(dim),
@@ -75,6 +78,11 @@ def _emb(
         "distribution": dist,
         "zipf_exponent": float(exponent) if dist == "zipf" else 0.0,
     }
+    if not 1 <= tables <= MAX_CASE_TABLES:
+        raise ValueError(f"{tables} tables in one case: expected 1 to {MAX_CASE_TABLES}")
+    if tables > 1:
+        return [Case("embedding", "embedding_bag_backward_update", dtype,
+                     {**base, "optimizer": opt, "tables": int(tables)}) for opt in optimizers]
     out = [Case("embedding", "embedding_bag_forward", dtype, {**base, "optimizer": "none"})]
     out += [
         Case("embedding", "embedding_bag_backward_update", dtype, {**base, "optimizer": opt})
@@ -111,6 +119,11 @@ def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
             + _emb(4_000_000, 16, 10, 2048)
             + _emb(100_000, 64, 10, 1024, dtype=low)
             + _emb(1_000_000, 32, 20, 4096, "zipf", 1.05, dtype=low, optimizers=sa)
+            # a step's tables share one backward() and one step(): small tables, so the per-call cost
+            # stands out of the per-table work (embedding.step_call_s)
+            + _emb(1_000, 16, 1, 256, tables=8, optimizers=sad)
+            + _emb(5_000, 8, 2, 256, tables=4, dtype=low, optimizers=sr)
+            + _emb(10_000, 32, 5, 1024, tables=4, optimizers=sa)
             + _embedding_design(32)
         )
     base = {"rows": 1_000_000, "dim": 64, "pooling": 20, "batch": 4096}
@@ -132,6 +145,10 @@ def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
         base["batch"],
         optimizers=("sgd", "adagrad", "rowwise_adagrad"),
     )
+    # several tables in one backward() and one step(), as a training step runs them (the per-call cost)
+    for tables in (4, 16):
+        cases += _emb(1_000, 16, 1, 256, tables=tables, optimizers=("sgd", "adagrad", "rowwise_adagrad"))
+    cases += _emb(100_000, 64, 20, 4096, tables=4, optimizers=("sgd", "adagrad"))
     lows = ("bf16", "fp16") if device_kind == "cuda" else ("bf16",)
     for low_dtype in lows:
         for dim in (16, 64, 128):

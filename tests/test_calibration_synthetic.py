@@ -108,6 +108,12 @@ def _raw_cases() -> list[tuple[str, str, dict[str, Any]]]:
     for batch, fan_in, fan_out in ((131072, 4, 512), (131072, 2, 256), (65536, 8, 1024)):
         out.append(("gemm", "linear_backward", {"batch": batch, "in_features": fan_in,
                                                 "out_features": fan_out}))
+    # several tables in one backward() and step(), as a step runs them: the per-call cost once (last too)
+    for tables, optimizer in ((8, "sgd"), (8, "adagrad"), (4, "sgd")):
+        out.append(("embedding", "embedding_bag_backward_update",
+                    {"rows": 1000, "dim": 16, "pooling": 1, "batch": 128 * tables // 4,
+                     "distribution": "uniform", "zipf_exponent": 0.0, "optimizer": optimizer,
+                     "tables": tables}))
     return out
 
 
@@ -274,3 +280,26 @@ def test_only_the_most_step_like_launch_chains_are_fitted(tmp_path):
     # the other families keep every file's records
     assert len(build_cases(load_measurements([str(old), str(new)]), fig)["gemm"]) == 2 * len(
         build_cases(load_measurements([str(old)]), fig)["gemm"])
+
+
+def test_a_multi_table_case_is_predicted_as_its_tables_plus_one_call():
+    """K tables updated in one backward() and step(): K times one table's work plus one per-call cost,
+    the same in the per-case predictor and the vectorised fit."""
+    from calibration.fit import _log_predictions, build_cases
+    from calibration.measurements import MeasurementFile, MeasurementSet
+
+    fig = device_figures(load_profile("cpu-generic"))
+    params = true_parameters()
+    base = {"rows": 1000, "dim": 16, "pooling": 1, "batch": 128, "distribution": "uniform",
+            "zipf_exponent": 0.0, "optimizer": "adagrad"}
+    records = [Record("m", i, f"embedding/embedding_bag_backward_update/fp32/{i}", "embedding",
+                      "embedding_bag_backward_update", "fp32", p, 1e-3, 1e-3, 1e-3, 5, None, {})
+               for i, p in enumerate((base, {**base, "tables": 8}))]
+    found = MeasurementSet((MeasurementFile("m", "0" * 64, ENV, {}, tuple(records)),), tuple(records))
+    one, eight = build_cases(found, fig)["embedding"]
+    call = params["embedding"]["step_call_s"]
+    single = one.predict(params)[0] - call
+    assert eight.tables == 8 and eight.launches == 8 * one.launches
+    assert eight.predict(params)[0] == pytest.approx(8 * single + call, rel=1e-12)
+    vector = np.exp(_log_predictions([one, eight], params))
+    assert vector == pytest.approx([single + call, 8 * single + call], rel=1e-9)

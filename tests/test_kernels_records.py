@@ -238,3 +238,15 @@ def test_a_case_works_out_its_id_once():
     case = specs._mem("copy", 4096)
     assert case.case_id == "memory/copy/fp32/bytes=4096,bytes_moved=8192"
     assert case.__dict__["case_id"] is case.case_id  # cached on the instance
+
+
+@pytest.mark.parametrize("tables", [0, 65, 2.0, True, "four"])
+def test_an_embedding_case_names_from_1_to_64_tables(tables):
+    params = {"rows": 10, "dim": 4, "pooling": 1, "batch": 2, "distribution": "uniform", "zipf_exponent": 0.0,
+              "optimizer": "sgd", "tables": 8}
+    validate_record(make_record("embedding", "embedding_bag_backward_update", "fp32", params, TIMING))
+    bad = make_record("embedding", "embedding_bag_backward_update", "fp32", params, TIMING)
+    bad["params"]["tables"] = tables
+    with pytest.raises(RecordSchemaError) as info:
+        validate_record(bad)
+    assert info.value.field == "record.params.tables"

@@ -44,6 +44,18 @@ def test_embedding_forward_and_backward_update(ctx):
         assert "forward_median_s" in extra
 
 
+def test_a_multi_table_case_updates_every_table_in_one_call(ctx):
+    """K tables: one backward() and one step() over all of them, the case's timing for the whole call."""
+    (case,) = specs._emb(2000, 8, 2, 64, optimizers=("adagrad",), tables=3)
+    assert case.params["tables"] == 3 and case.kernel == "embedding_bag_backward_update"
+    rec = _ok(run_case(case, ctx))
+    assert rec["extra"]["tables"] == 3 and "3 tables" in rec["extra"]["method"]
+    assert rec["extra"]["fwd_bwd_update_median_s"] >= rec["timing"]["median_s"]
+    assert specs._emb(2000, 8, 2, 64, tables=3)[0].kernel == "embedding_bag_backward_update"  # no forward
+    with pytest.raises(ValueError, match="65 tables"):
+        specs._emb(10, 8, 1, 4, tables=65)
+
+
 def test_gemm_interaction_memory(ctx):
     for case in (
         specs._gemm(64, 32, 16, "fp32")

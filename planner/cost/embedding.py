@@ -162,8 +162,9 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "own backward() and optimizer step() (autograd engine start, the optimizer's per-call Python), "
             "which a training step makes once for all its tables; assumed 20 x efficiency.kernel_launch_s "
             "(here an SGD step() over one table took 122 us, over 16 tables 34 us per table); fitted where "
-            "measured. A benchmark case pays it once; the step model once per step (the sparse optimizer's "
-            "step(); the engine start is overhead.backward_start_s)",
+            "measured, which takes cases of several tables in one call (one-table cases alone cannot tell "
+            "it from backward_fixed_s). A benchmark case pays it once; the step model once per step (the "
+            "sparse optimizer's step(); the engine start is overhead.backward_start_s)",
             1e-8, 1e-2, "s per update call"),
     }
 
