@@ -604,3 +604,28 @@ def test_vectorised_memory_times_equal_the_per_op_formula(name):
     no_cache = dict(p, cache_fraction=0.0)
     assert np.array_equal(memory_times(no_cache, fig, memory_batch(fig, ops)),
                           [memory_time_s(no_cache, fig, *op)[0] for op in ops])
+
+
+@pytest.mark.parametrize("low_rank", [0, 16])
+def test_a_dcn_layer_backward_runs_autograds_four_element_wise_ops(monkeypatch, low_rank):
+    """Per cross layer the step runs x0 * h and + x forward, and backward the multiply's two products and
+    the two adds that accumulate the gradients of x_l and x0 (the profiler's count), each over three
+    batch x width tensors, at low and full rank alike."""
+    from planner.sim import processes
+    from planner.sim.engine import simulate
+    from planner.workload import interaction_output_width, workload_from_mapping
+
+    layers, batch = 2, 256
+    w = workload_from_mapping({
+        "name": "dcn-count",
+        "model": {"dense_features": 13, "bottom_mlp": [32, 16], "embedding_dim": 16,
+                  "tables": [{"rows": 1000, "pooling": 2, "count": 3}],
+                  "interaction": {"dcn": {"cross_layers": layers, "low_rank": low_rank}}, "top_mlp": [32, 1]},
+        "training": {"batch_size": batch, "precision": "fp32", "optimizer": "sgd", "samples": 1e6}}, "test")
+    tensor = 3.0 * batch * interaction_output_width(w) * 4
+    sizes = []
+    real = processes._elementwise
+    monkeypatch.setattr(processes, "_elementwise", lambda b, n: (sizes.append(n), real(b, n))[1])
+    simulate(w, load_profile("cpu-generic"), 1, steps=1, seed=0)
+    assert processes.DCN_BACKWARD_ELEMENTWISE == 4
+    assert sum(1 for n in sizes if n == pytest.approx(tensor)) == (2 + 4) * layers

@@ -44,6 +44,10 @@ BUCKET_BYTES = 25 * 1024 * 1024
 #: Memory passes of one dense optimizer step per parameter byte (read + write of weights and state, read of
 #: the gradient): SGD p, g -> p; Adagrad p, g, s -> p, s; Adam p, g, m, v -> p, m, v.
 OPTIMIZER_PASSES = {"sgd": 3, "adagrad": 5, "rowwise_adagrad": 5, "adam": 7}
+#: Element-wise ops of one DCN cross layer's backward, ``x_{l+1} = x0 * V(U x_l) + x_l``: the multiply's two
+#: products and the two adds that accumulate the gradients of x_l and x0 (the profiler's count of a
+#: loss.backward() through 1-3 layers, low and full rank: 2 mul and 2 add per layer).
+DCN_BACKWARD_ELEMENTWISE = 4
 
 
 @dataclass
@@ -395,11 +399,17 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
         b.op(InteractionOp(local, features, d, precision, "backward"))
         _elementwise(b, 2 * local * features * d * act)  # unstack
     else:
-        for fi, fo in reversed(dcn_shapes):
-            _elementwise(b, 6 * local * width * act)  # mul and add backward
-            _gradient_gemms(b, local, fi, fo, precision)
-            if autocast:
-                _elementwise(b, (fi * fo + fo) * (act + 4))
+        per_layer = len(dcn_shapes) // max(inter.cross_layers, 1)  # GEMMs per layer: 2 low rank, 1 full
+        for layer in range(inter.cross_layers - 1, -1, -1):
+            # autograd's ops per layer (counted with the profiler, low and full rank alike): the multiply's
+            # two products (g * h, g * x0) and two adds accumulating the gradients of x_l and x0, each
+            # reading two B x width tensors and writing one
+            for _ in range(DCN_BACKWARD_ELEMENTWISE):
+                _elementwise(b, 3 * local * width * act)
+            for fi, fo in reversed(dcn_shapes[layer * per_layer:(layer + 1) * per_layer]):
+                _gradient_gemms(b, local, fi, fo, precision)
+                if autocast:
+                    _elementwise(b, (fi * fo + fo) * (act + 4))
         _elementwise(b, 2 * local * width * act)  # split of the cat gradient
     dense_inter = fig.dense_params - sum(i * o + o for i, o in bottom + top)
     grads_ready("inter_bwd", 4.0 * dense_inter)
