@@ -75,6 +75,21 @@ def test_validate_reports_the_host_speed_change_since_calibration(cli, tmp_path)
     assert abs(doc["error_pct_speed_adjusted"] - (predicted * ratio - measured) / measured * 100.0) < 1e-9
 
 
+def test_validate_says_when_the_profile_was_calibrated_on_another_machine(cli, tmp_path):
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    data = yaml.safe_load((root / "examples" / "cpu-calibrated.yaml").read_text())
+    data["calibration"]["measured"]["env"]["device_name"] = "Some Other CPU 9000"
+    path = tmp_path / "elsewhere.yaml"
+    path.write_text(yaml.safe_dump(data))
+    r = cli("validate", "tiny", "--device", "cpu", "--hardware", path, "--steps", "3", "--warmup", "1",
+            "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["calibrated_device_name"] == "Some Other CPU 9000"
+    assert "calibrated on 'Some Other CPU 9000'" in r.err and "the two machines" in r.err
+
+
 def test_rounds_keep_the_fastest_round_of_each_workload():
     pytest.importorskip("torch")
     from planner.hardware import load_profile

@@ -183,6 +183,11 @@ def register(app: typer.Typer) -> None:
             if busy:
                 err_console.print(f"warning: {busy}")
         report = validate_workload(w, p, device, steps=steps, warmup=warmup, seed=seed, threads=threads)
+        calibrated_on = report.get("calibrated_device_name")
+        if calibrated_on and calibrated_on != report["measured"]["device_name"]:
+            err_console.print(f"note: profile {p.name} was calibrated on {calibrated_on!r}, this device is "
+                              f"{report['measured']['device_name']!r}: the error includes the difference "
+                              "between the two machines (calibrate here for a like-for-like comparison)")
         if json_out:
             from planner.cli.common import emit_json
 

@@ -65,7 +65,8 @@ def validate_workload(workload: Workload, profile: HardwareProfile, device: str 
     calibration and this run timed the host-speed probe (:mod:`kernels.probe`), also
     ``host_speed_ratio`` (how many times slower the host is now than when calibrated) and
     ``error_pct_speed_adjusted`` (the error with the prediction scaled by that ratio); ``error_pct``
-    itself is never adjusted.
+    itself is never adjusted. A calibrated profile also gives ``calibrated_device_name``, the device its
+    measurements came from.
     """
     from kernels.dlrm import measure_training_steps
     from planner.sim.engine import simulate
@@ -90,6 +91,8 @@ def validate_workload(workload: Workload, profile: HardwareProfile, device: str 
     from kernels.probe import speed_ratio
 
     env = ((profile.calibration or {}).get("measured") or {}).get("env") or {}
+    if env.get("device_name"):  # which machine the profile was calibrated on (another one: say so)
+        out["calibrated_device_name"] = str(env["device_name"])
     ratio = speed_ratio(measured.get("speed_probe"), env.get("speed_probe"))
     if ratio is not None:  # the host's own speed change since calibration, reported beside the error
         out["host_speed_ratio"] = ratio
