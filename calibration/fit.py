@@ -183,12 +183,13 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
         kind = k
         nbytes = float(p["bytes_moved"])
         opt = str(p.get("optimizer") or "adagrad")
+        elem = _elem(record)
 
         def pred_mem(params: Params) -> tuple[float, float]:
-            total, parts = memory_bound.memory_time_s(params["memory"], fig, kind, nbytes, opt)
+            total, parts = memory_bound.memory_time_s(params["memory"], fig, kind, nbytes, opt, elem)
             return total, parts["fixed_s"]
 
-        return "memory", memory_bound.launches_for(kind), pred_mem, ("memory", fig, (kind, nbytes, opt))
+        return "memory", memory_bound.launches_for(kind), pred_mem, ("memory", fig, (kind, nbytes, opt, elem))
     if record.suite == "collective":
         kind = "all_to_all" if k == "all_to_all_unequal" else k
 

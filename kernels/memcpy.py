@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernels.device import BenchContext, CaseFailed, require_memory
+from kernels.device import BenchContext, CaseFailed, bytes_per_elem, require_memory, torch_dtype
 from kernels.records import LEGACY_CHAIN_KINDS
 from kernels.specs import CHAIN_KINDS, Case
 from kernels.timing import measure
@@ -81,11 +81,13 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
 
         def op(rep: int) -> None:
             dst[rep % k].copy_(src[rep % k])
-    elif kernel == "elementwise":
+    elif kernel == "elementwise":  # fp32, or bf16/fp16 elements (``bytes`` is the buffer size either way)
         require_memory(3 * k * size, dev)
-        a = [torch.ones(numel, dtype=torch.float32, device=dev) for _ in range(k)]
-        b = [torch.ones(numel, dtype=torch.float32, device=dev) for _ in range(k)]
-        c = [torch.empty(numel, dtype=torch.float32, device=dev) for _ in range(k)]
+        dtype = torch_dtype(case.dtype)
+        count = max(1, size // bytes_per_elem(case.dtype))
+        a = [torch.ones(count, dtype=dtype, device=dev) for _ in range(k)]
+        b = [torch.ones(count, dtype=dtype, device=dev) for _ in range(k)]
+        c = [torch.empty(count, dtype=dtype, device=dev) for _ in range(k)]
 
         def op(rep: int) -> None:
             i = rep % k

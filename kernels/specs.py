@@ -339,7 +339,8 @@ def memory_bytes_moved(kernel: str, size: int, optimizer: str = "adagrad") -> in
     raise ValueError(kernel)
 
 
-def _mem(kernel: str, size: int, pinned: bool | None = None, optimizer: str | None = None) -> Case:
+def _mem(kernel: str, size: int, pinned: bool | None = None, optimizer: str | None = None,
+         dtype: str = "fp32") -> Case:
     params: dict[str, Any] = {
         "bytes": int(size),
         "bytes_moved": memory_bytes_moved(kernel, size, optimizer or ""),
@@ -348,7 +349,7 @@ def _mem(kernel: str, size: int, pinned: bool | None = None, optimizer: str | No
         params["pinned"] = pinned
     if optimizer is not None:
         params["optimizer"] = optimizer
-    return Case("memory", kernel, "fp32", params)
+    return Case("memory", kernel, dtype, params)
 
 
 def memory_cases(device_kind: str, quick: bool) -> list[Case]:
@@ -359,6 +360,10 @@ def memory_cases(device_kind: str, quick: bool) -> list[Case]:
     for size in sizes:
         cases.append(_mem("copy", size))
         cases.append(_mem("elementwise", size))
+    # bf16 element-wise adds, cache-resident to DRAM (memory_bound.low_precision_rate): a training step
+    # under autocast runs its activations' element-wise ops in bf16
+    for size in ((256 * KB, 4 * MB, 16 * MB, 64 * MB) if quick else sizes[3::2]):
+        cases.append(_mem("elementwise", size, dtype="bf16"))
     if quick:  # dense optimizer steps: small tensors are launch bound (biases, small layers)
         for size in (KB, 16 * KB, 256 * KB, 4 * MB, 64 * MB):
             cases.append(_mem("optimizer_step", size, optimizer="adagrad"))

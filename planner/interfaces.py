@@ -69,10 +69,12 @@ class InteractionOp:
 
 @dataclass(frozen=True)
 class MemoryOp:
-    """A memory-bound operation moving ``bytes`` in total (read + write)."""
+    """A memory-bound operation moving ``bytes`` in total (read + write) over elements of ``elem_bytes``
+    each (2 for bf16/fp16 activations; 4 for fp32 data)."""
 
     kind: MemoryKind
     bytes: float
+    elem_bytes: int = 4
 
 
 @dataclass(frozen=True)

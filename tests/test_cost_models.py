@@ -594,16 +594,36 @@ def test_vectorised_memory_times_equal_the_per_op_formula(name):
     profile = load_profile(name)
     fig = device_figures(profile)
     p = dict(default_parameters(profile)["memory"], page_fault_s=2e-6, cache_sharpness=2.5)
-    ops = [(kind, float(size), opt)
+    p["low_precision_rate"] = 0.6
+    ops = [(kind, float(size), opt, elem)
            for kind in ("copy", "elementwise", "optimizer_step", "optimizer", "h2d", "d2h")
            for size in (0, 1024, 3 << 20, 40 << 20, 1 << 30)
-           for opt in ("adagrad", "sgd", "adam")]
+           for opt in ("adagrad", "sgd", "adam")
+           for elem in (4, 2)]
     vector = memory_times(p, fig, memory_batch(fig, ops))
     scalar = np.array([memory_time_s(p, fig, *op)[0] for op in ops])
     assert np.array_equal(vector, scalar)
     no_cache = dict(p, cache_fraction=0.0)
     assert np.array_equal(memory_times(no_cache, fig, memory_batch(fig, ops)),
                           [memory_time_s(no_cache, fig, *op)[0] for op in ops])
+
+
+def test_an_element_wise_op_on_two_byte_floats_streams_at_the_low_precision_rate():
+    """bf16 element-wise bytes move at low_precision_rate x the fp32 rate; copies and fp32 ops do not."""
+    from planner.cost.memory_bound import memory_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = dict(default_parameters(profile)["memory"], low_precision_rate=0.5)
+    size = 256.0 * 2**20
+    fp32 = memory_time_s(p, fig, "elementwise", size)[1]["transfer_s"]
+    bf16 = memory_time_s(p, fig, "elementwise", size, elem_bytes=2)[1]["transfer_s"]
+    assert bf16 == pytest.approx(2.0 * fp32)
+    assert memory_time_s(p, fig, "copy", size, elem_bytes=2) == memory_time_s(p, fig, "copy", size)
+    assert memory_time_s(dict(p, low_precision_rate=1.0), fig, "elementwise", size, elem_bytes=2) == \
+        memory_time_s(p, fig, "elementwise", size)
 
 
 @pytest.mark.parametrize("low_rank", [0, 16])
@@ -625,7 +645,8 @@ def test_a_dcn_layer_backward_runs_autograds_four_element_wise_ops(monkeypatch, 
     tensor = 3.0 * batch * interaction_output_width(w) * 4
     sizes = []
     real = processes._elementwise
-    monkeypatch.setattr(processes, "_elementwise", lambda b, n: (sizes.append(n), real(b, n))[1])
+    monkeypatch.setattr(processes, "_elementwise",
+                        lambda b, n, elem=4: (sizes.append(n), real(b, n, elem))[1])
     simulate(w, load_profile("cpu-generic"), 1, steps=1, seed=0)
     assert processes.DCN_BACKWARD_ELEMENTWISE == 4
     assert sum(1 for n in sizes if n == pytest.approx(tensor)) == (2 + 4) * layers

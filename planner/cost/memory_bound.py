@@ -10,6 +10,13 @@ times the memory rate; large ones at ``bandwidth_fraction`` of the datasheet mem
 ``cache_sharpness`` 1 is the gradual curve ``C / (C + bytes)``; a larger value a sharper knee (this
 project's 2-core CPU copies 1 MB at 95 GB/s and 4 MB at 38 GB/s, which a gradual curve cannot follow).
 
+An element-wise op on 2-byte floats (bf16, fp16) moves its bytes at ``low_precision_rate`` times the
+fp32 rate: a CPU without native arithmetic for them converts every element to fp32 and back, so the
+op is bound by those instructions before the memory (this project's Xeon VM: a 12 MiB bf16 add over
+cold operands at 19-21 GB/s, the fp32 one at 29 GB/s; a copy converts nothing and keeps the rate)::
+
+    time_s = fixed_s + bytes * (...) / (memory_bw * bandwidth_fraction * low_precision_rate)
+
 Host transfers (``h2d``, ``d2h``) run at ``host_link_fraction`` of the per-direction host link and move
 ``bytes / 2`` across it (``bytes`` counts read + write). A dense optimizer step pays a per-step cost
 (``optimizer_fixed_s``: the Python ``step()``, state lookup) plus one dispatch per element-wise op it
@@ -79,14 +86,27 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             1e-8, 1e-2, "s per element-wise op of an optimizer step"),
         "page_fault_s": page_fault_spec(),
         "cache_sharpness": cache_sharpness_spec(),
+        "low_precision_rate": ParamSpec(
+            "low_precision_rate", 1.0,
+            "1: an element-wise op on 2-byte floats streams its bytes as fast as an fp32 one (GPUs compute "
+            "in them natively); fitted where bf16 element-wise cases are measured (CPUs convert each "
+            "element to fp32 and back)",
+            0.02, 2.0, "x the fp32 element-wise byte rate"),
     }
 
 
+def _elementwise_rate(p: Mapping[str, float], kind: str, elem_bytes: int) -> float:
+    """Byte-rate factor of a memory op: ``low_precision_rate`` for element-wise ops on 2-byte floats."""
+    return p.get("low_precision_rate", 1.0) if kind == "elementwise" and elem_bytes < 4 else 1.0
+
+
 def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
-                  nbytes: float, optimizer: str = "adagrad") -> tuple[float, dict[str, float]]:
+                  nbytes: float, optimizer: str = "adagrad",
+                  elem_bytes: int = 4) -> tuple[float, dict[str, float]]:
     """Time of a memory-bound op moving ``nbytes`` (read + write) in seconds, and its parts.
 
-    ``optimizer`` (``adagrad``, ``sgd``, ``adam``) only matters for an optimizer step.
+    ``optimizer`` (``adagrad``, ``sgd``, ``adam``) only matters for an optimizer step, ``elem_bytes`` (the
+    element size, 2 for bf16/fp16) only for an element-wise op.
     """
     if kind in ("h2d", "d2h"):
         link = fig.host_link_bandwidth_bytes_per_s * p["host_link_fraction"]
@@ -102,7 +122,8 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
     else:
         fixed = p["fixed_s"]
     hit = cache_hit(p, fig, nbytes)
-    bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    bandwidth = (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+                 * _elementwise_rate(p, kind, elem_bytes))
     transfer_s = nbytes * memory_rate_bytes(p, hit) / bandwidth
     return fixed + transfer_s + fault_s, {"fixed_s": fixed, "transfer_s": transfer_s,
                                           "page_fault_s": fault_s, "hit_fraction": hit}
@@ -118,19 +139,21 @@ class MemoryBatch:
     step: np.ndarray  # dense optimizer steps
     step_ops: np.ndarray  # element-wise ops of a step (0 elsewhere)
     fault_bytes: np.ndarray  # freshly mapped temporary bytes of a step (0 below FRESH_MAPPING_BYTES)
+    low_precision: np.ndarray  # element-wise ops on 2-byte floats
 
 
-def memory_batch(fig: DeviceFigures, ops: list[tuple[str, float, str]]) -> MemoryBatch:
-    """Pack ``(kind, nbytes, optimizer)`` per op (the arguments of :func:`memory_time_s`)."""
-    nbytes = np.array([float(n) for _, n, _ in ops])
-    link = np.array([k in ("h2d", "d2h") for k, _, _ in ops])
-    step = np.array([k in ("optimizer", "optimizer_step") for k, _, _ in ops])
+def memory_batch(fig: DeviceFigures, ops: list[tuple[str, float, str, int]]) -> MemoryBatch:
+    """Pack ``(kind, nbytes, optimizer, elem_bytes)`` per op (the arguments of :func:`memory_time_s`)."""
+    nbytes = np.array([float(o[1]) for o in ops])
+    link = np.array([o[0] in ("h2d", "d2h") for o in ops])
+    step = np.array([o[0] in ("optimizer", "optimizer_step") for o in ops])
+    low = np.array([o[0] == "elementwise" and o[3] < 4 for o in ops])
     step_ops, fault = [], []
-    for (_kind, n, opt), is_step in zip(ops, step, strict=True):
+    for (_kind, n, opt, _elem), is_step in zip(ops, step, strict=True):
         count, passes = OPTIMIZER_OPS.get(opt, OPTIMIZER_OPS["adagrad"])
         step_ops.append(count if is_step else 0)
         fault.append(fresh_mapping_bytes(fig, n / passes) if is_step and opt != "sgd" else 0.0)
-    return MemoryBatch(nbytes, link, step, np.array(step_ops, dtype=float), np.array(fault))
+    return MemoryBatch(nbytes, link, step, np.array(step_ops, dtype=float), np.array(fault), low)
 
 
 def memory_times(p: Mapping[str, float], fig: DeviceFigures, b: MemoryBatch) -> np.ndarray:
@@ -142,6 +165,7 @@ def memory_times(p: Mapping[str, float], fig: DeviceFigures, b: MemoryBatch) -> 
         hit = np.zeros_like(b.nbytes)
     hit = np.where(b.nbytes <= 0, 1.0, hit)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    bandwidth = bandwidth * np.where(b.low_precision, p.get("low_precision_rate", 1.0), 1.0)
     transfer = b.nbytes * memory_rate_bytes(p, hit) / bandwidth
     fixed = np.where(b.step, p["optimizer_fixed_s"] + b.step_ops * p["optimizer_launch_s"], p["fixed_s"])
     fault = b.fault_bytes / PAGE_BYTES * p.get("page_fault_s", 0.0)

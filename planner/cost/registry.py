@@ -181,7 +181,8 @@ class AnalyticCostModel:
         return Estimate(total, self.sigma["interaction"], launches, "interaction", parts)
 
     def _memory(self, op: MemoryOp) -> Estimate:
-        total, parts = memory_bound.memory_time_s(self.params["memory"], self.figures, op.kind, op.bytes)
+        total, parts = memory_bound.memory_time_s(self.params["memory"], self.figures, op.kind, op.bytes,
+                                                  elem_bytes=op.elem_bytes)
         return Estimate(total, self.sigma["memory"], memory_bound.launches_for(op.kind), "memory", parts)
 
     def _collective(self, op: CollectiveOp) -> Estimate:

@@ -131,19 +131,21 @@ class _Builder:
             self._open = None
 
 
-def _elementwise(b: _Builder, nbytes: float) -> None:
-    b.op(MemoryOp("elementwise", float(nbytes)))
+def _elementwise(b: _Builder, nbytes: float, elem: int = 4) -> None:
+    """An element-wise op moving ``nbytes``; ``elem`` is the byte size of the elements it computes on (2
+    for bf16/fp16 arithmetic and casts, 4 for fp32 and for copies such as cat, which convert nothing)."""
+    b.op(MemoryOp("elementwise", float(nbytes), int(elem)))
 
 
 def _linear_forward(b: _Builder, batch: int, fan_in: int, fan_out: int, precision: str, act: int,
                     relu: bool, autocast: bool, cast_input: bool) -> None:
     if autocast:  # autocast casts the fp32 weight (and bias) to the compute dtype every forward
-        _elementwise(b, (fan_in * fan_out + fan_out) * (4 + act))
+        _elementwise(b, (fan_in * fan_out + fan_out) * (4 + act), act)
         if cast_input:
-            _elementwise(b, batch * fan_in * (4 + act))
+            _elementwise(b, batch * fan_in * (4 + act), act)
     b.op(GemmOp(batch, fan_out, fan_in, precision))
     if relu:
-        _elementwise(b, 2 * batch * fan_out * act)
+        _elementwise(b, 2 * batch * fan_out * act, act)
 
 
 def _gradient_gemms(b: _Builder, batch: int, fan_in: int, fan_out: int, precision: str,
@@ -158,11 +160,11 @@ def _gradient_gemms(b: _Builder, batch: int, fan_in: int, fan_out: int, precisio
 def _linear_backward(b: _Builder, batch: int, fan_in: int, fan_out: int, precision: str, act: int,
                      relu: bool, autocast: bool, input_grad: bool) -> None:
     if relu:  # threshold_backward: read grad and output, write grad
-        _elementwise(b, 3 * batch * fan_out * act)
+        _elementwise(b, 3 * batch * fan_out * act, act)
     _gradient_gemms(b, batch, fan_in, fan_out, precision, input_grad)
-    _elementwise(b, batch * fan_out * act + fan_out * 4)  # bias gradient: column sum
+    _elementwise(b, batch * fan_out * act + fan_out * 4, act)  # bias gradient: column sum
     if autocast:  # weight gradient cast back to the fp32 master
-        _elementwise(b, (fan_in * fan_out + fan_out) * (act + 4))
+        _elementwise(b, (fan_in * fan_out + fan_out) * (act + 4), act)
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
         b.op(op)
     if autocast:  # pooled outputs cast to the compute dtype
         _elementwise(b, local * m.embedding_dim * len(plan.table_kinds)
-                     * (memory.emb_elem_bytes(workload) + act))
+                     * (memory.emb_elem_bytes(workload) + act), act)
     if multi and sizes.pooled > 0:
         b.begin("pooled_a2a", "a2a_fwd", "comm", ("emb_fwd",), "pooled", "all_to_all")
         coll("all_to_all", sizes.pooled)
@@ -350,11 +352,11 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
             shapes = [(width, rank), (rank, width)] if rank else [(width, width)]
             for fi, fo in shapes:
                 if autocast:
-                    _elementwise(b, (fi * fo + fo) * (4 + act))
+                    _elementwise(b, (fi * fo + fo) * (4 + act), act)
                 b.op(GemmOp(local, fo, fi, precision))
                 dcn_shapes.append((fi, fo))
-            _elementwise(b, 3 * local * width * act)  # x0 * h
-            _elementwise(b, 3 * local * width * act)  # + x
+            _elementwise(b, 3 * local * width * act, act)  # x0 * h
+            _elementwise(b, 3 * local * width * act, act)  # + x
     top = mlp_layer_shapes(width, m.top_mlp)
     b.begin("top_fwd", "top_mlp")
     for i, (fi, fo) in enumerate(top):
@@ -405,11 +407,11 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
             # two products (g * h, g * x0) and two adds accumulating the gradients of x_l and x0, each
             # reading two B x width tensors and writing one
             for _ in range(DCN_BACKWARD_ELEMENTWISE):
-                _elementwise(b, 3 * local * width * act)
+                _elementwise(b, 3 * local * width * act, act)
             for fi, fo in reversed(dcn_shapes[layer * per_layer:(layer + 1) * per_layer]):
                 _gradient_gemms(b, local, fi, fo, precision)
                 if autocast:
-                    _elementwise(b, (fi * fo + fo) * (act + 4))
+                    _elementwise(b, (fi * fo + fo) * (act + 4), act)
         _elementwise(b, 2 * local * width * act)  # split of the cat gradient
     dense_inter = fig.dense_params - sum(i * o + o for i, o in bottom + top)
     grads_ready("inter_bwd", 4.0 * dense_inter)
