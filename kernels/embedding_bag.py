@@ -10,7 +10,7 @@ A case with ``params.tables`` = K > 1 runs K tables of the same shape (each with
 step runs its tables: one forward of each, one ``backward()`` over all K outputs and one optimizer
 ``step()`` over all K weights; its ``timing`` is the whole call's backward + update (not per table). The
 calls around an update (the autograd engine's start, the optimizer's per-call Python) are then paid once
-for K tables, where one-table cases pay them per table: on this project's 2-core CPU eight small tables
+for K tables, where one-table cases pay them per table: on this project's 2-core Xeon VM eight small tables
 took 0.34 ms each updated one call per table and 0.24 ms each in one call (Adagrad; SGD 0.18 and 0.11 ms),
 so the difference is a per-call cost the fit can only separate from the per-table work with such cases.
 """

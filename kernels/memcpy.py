@@ -51,6 +51,9 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     p = case.params
     if case.kernel == "launch_overhead":
         return _launch_overhead(int(p["ops"]), int(p.get("kinds", LEGACY_CHAIN_KINDS)), ctx)
+    if case.dtype != "fp32" and case.kernel != "elementwise":
+        raise CaseFailed(f"unsupported: {case.dtype} for {case.kernel} (only element-wise cases take a "
+                         "low-precision dtype)")
     size = p["bytes"]
     numel = max(1, size // 4)
     k = _rotation(size)

@@ -10,7 +10,6 @@ import copy
 import json
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +26,8 @@ TRUTH: dict[str, dict[str, float]] = {
              "gemv_fraction": 0.3, "narrow_fraction": 0.1, "backward_call_s": 50e-6},
     "memory": {"bandwidth_fraction": 0.35, "cache_bandwidth_ratio": 3.0, "cache_fraction": 0.2,
                "cache_sharpness": 3.0,
-               "fixed_s": 3e-6, "optimizer_fixed_s": 30e-6, "optimizer_launch_s": 6e-6},
+               "fixed_s": 3e-6, "optimizer_fixed_s": 30e-6, "optimizer_launch_s": 6e-6,
+               "low_precision_rate": 0.6},
     "embedding": {"fixed_s": 25e-6, "backward_fixed_s": 40e-6, "step_call_s": 150e-6,
                   "miss_overhead_bytes": 150.0, "backward_value_passes": 6.0},
     "interaction": {"batched_efficiency_fp32": 0.05, "fixed_s": 8e-6},
@@ -53,8 +53,9 @@ def true_parameters() -> dict[str, dict[str, float]]:
     return params
 
 
-def _raw_cases() -> list[tuple[str, str, dict[str, Any]]]:
-    out: list[tuple[str, str, dict[str, Any]]] = []
+def _raw_cases() -> list[tuple]:
+    """(suite, kernel, params[, dtype]) of the synthetic file's cases (dtype fp32 unless given)."""
+    out: list[tuple] = []
     for m in (256, 2048, 8192):
         # 256 -> 1 is a matrix-vector product
         for k, n in ((13, 512), (512, 256), (256, 64), (64, 16), (1024, 1024), (3456, 1024),
@@ -114,6 +115,9 @@ def _raw_cases() -> list[tuple[str, str, dict[str, Any]]]:
                     {"rows": 1000, "dim": 16, "pooling": 1, "batch": 128 * tables // 4,
                      "distribution": "uniform", "zipf_exponent": 0.0, "optimizer": optimizer,
                      "tables": tables}))
+    # bf16 element-wise adds, in cache and beyond it: low_precision_rate (last too)
+    for size in (256 * 1024, 16 * 1024 ** 2, 64 * 1024 ** 2):
+        out.append(("memory", "elementwise", {"bytes": size, "bytes_moved": 3 * size}, "bf16"))
     return out
 
 
@@ -124,13 +128,15 @@ def make_measurements(path: Path, noise: float = 0.02, seed: int = 0, env: dict 
     params = true_parameters()
     rng = np.random.default_rng(seed)
     records = []
-    for i, (suite, kernel, p) in enumerate(_raw_cases()):
-        probe = Record("x", i, "x", suite, kernel, "fp32", p, 1.0, 1.0, 1.0, 1, None, {})
+    for i, item in enumerate(_raw_cases()):
+        suite, kernel, p = item[:3]
+        dtype = item[3] if len(item) > 3 else "fp32"
+        probe = Record("x", i, "x", suite, kernel, dtype, p, 1.0, 1.0, 1.0, 1, None, {})
         found = _case(probe, fig)
         t = found[2](params)[0] * math.exp(noise * rng.standard_normal()) if found else 0.05
         timing = {"median_s": t, "p10_s": t * 0.97, "p90_s": t * 1.03, "reps": 10}
-        records.append({"case_id": f"{suite}/{kernel}/fp32/{i}", "suite": suite, "kernel": kernel,
-                        "dtype": "fp32", "params": p, "timing": timing, "error": None, "extra": {}})
+        records.append({"case_id": f"{suite}/{kernel}/{dtype}/{i}", "suite": suite, "kernel": kernel,
+                        "dtype": dtype, "params": p, "timing": timing, "error": None, "extra": {}})
     for j in range(failed):
         records.append({"case_id": f"gemm/linear_forward/tf32/{j}", "suite": "gemm",
                         "kernel": "linear_forward",

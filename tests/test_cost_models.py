@@ -650,3 +650,37 @@ def test_a_dcn_layer_backward_runs_autograds_four_element_wise_ops(monkeypatch, 
     simulate(w, load_profile("cpu-generic"), 1, steps=1, seed=0)
     assert processes.DCN_BACKWARD_ELEMENTWISE == 4
     assert sum(1 for n in sizes if n == pytest.approx(tensor)) == (2 + 4) * layers
+
+
+def test_the_step_marks_bf16_arithmetic_and_casts_but_not_copies(monkeypatch):
+    """Under bf16 autocast the step's element-wise arithmetic (x0 * h, + x, ReLU, gradients) and casts
+    run on 2-byte elements and take memory.low_precision_rate; copies such as the cat of the pooled
+    embeddings convert nothing and keep the fp32 rate; an fp32 step marks nothing; and each cross layer's
+    backward ends with V's bias gradient, a column sum."""
+    from planner.sim import processes
+    from planner.sim.engine import simulate
+    from planner.workload import interaction_output_width, workload_from_mapping
+
+    def run(precision: str) -> tuple[list[tuple[float, int]], float]:
+        w = workload_from_mapping({
+            "name": f"dcn-{precision}",
+            "model": {"dense_features": 13, "bottom_mlp": [32, 16], "embedding_dim": 16,
+                      "tables": [{"rows": 1000, "pooling": 2, "count": 3}],
+                      "interaction": {"dcn": {"cross_layers": 2, "low_rank": 8}}, "top_mlp": [32, 1]},
+            "training": {"batch_size": 256, "precision": precision, "optimizer": "sgd", "samples": 1e6}},
+            "test")
+        seen: list[tuple[float, int]] = []
+        real = processes._elementwise
+        monkeypatch.setattr(processes, "_elementwise",
+                            lambda b, n, elem=4: (seen.append((n, elem)), real(b, n, elem))[1])
+        simulate(w, load_profile("cpu-generic"), 1, steps=1, seed=0)
+        return seen, 256.0 * interaction_output_width(w)
+
+    fp32, _ = run("fp32")
+    assert {elem for _, elem in fp32} == {4}
+    bf16, tensor = run("bf16")
+    marks = {n: elem for n, elem in bf16}
+    assert marks[3 * tensor * 2] == 2  # x0 * h, + x and their gradients
+    assert marks[2 * tensor * 2] == 4  # the cat of the bottom output and the pooled embeddings (a copy)
+    assert sum(1 for n, elem in bf16 if n == tensor * 2 + (tensor / 256) * 4 and elem == 2) == 2  # bias sums
+    assert any(elem == 2 for n, elem in bf16 if n != 3 * tensor * 2)  # casts and the MLPs' ReLUs too

@@ -76,6 +76,14 @@ def test_gemm_interaction_memory(ctx):
             assert rec["extra"]["results_kept"] == rec["extra"]["rotating_inputs"] == 2
 
 
+def test_a_bf16_element_wise_case_adds_bf16_buffers_and_other_memory_kernels_refuse_bf16(ctx):
+    rec = _ok(run_case(specs._mem("elementwise", 4096, dtype="bf16"), ctx))
+    assert rec["dtype"] == "bf16" and rec["params"]["bytes_moved"] == 3 * 4096
+    assert rec["extra"]["bandwidth_bytes_per_s"] > 0
+    copy = run_case(specs._mem("copy", 4096, dtype="bf16"), ctx)
+    assert copy["timing"] is None and "only element-wise" in copy["error"]
+
+
 def test_gemm_cases_keep_the_previous_result_alive_while_the_next_call_runs(ctx, monkeypatch):
     """As in a training step, where each layer's output lives on for the backward: the result of one call
     is still alive when the next one writes its own (so it cannot reuse that memory, still in cache)."""

@@ -316,7 +316,8 @@ def cache_shares(p: Mapping[str, float], fig: DeviceFigures, tables: list[tuple[
     The rest of the step competes too: ``other_bytes`` of dense working data (activations and their
     gradients, the input batch, dense weights, gradients and optimizer state) are each touched about once
     per step between two steps' lookups of a table, so they enter the sum as one more stream of rate 1
-    (``other_bytes * (1 - exp(-T))``). A benchmark case, which runs one table alone, has none.
+    (``other_bytes * (1 - exp(-T))``). A one-table benchmark case has none and keeps the whole cache;
+    a case of K same-shaped tables in one call gives each a share of 1/K.
 
     A table's share is its resident bytes over the cache. Tables that fit together with the other data
     keep the whole cache each (share 1). Skewed ids make hot rows hotter than this uniform rate; the share

@@ -46,7 +46,8 @@ BUCKET_BYTES = 25 * 1024 * 1024
 OPTIMIZER_PASSES = {"sgd": 3, "adagrad": 5, "rowwise_adagrad": 5, "adam": 7}
 #: Element-wise ops of one DCN cross layer's backward, ``x_{l+1} = x0 * V(U x_l) + x_l``: the multiply's two
 #: products and the two adds that accumulate the gradients of x_l and x0 (the profiler's count of a
-#: loss.backward() through 1-3 layers, low and full rank: 2 mul and 2 add per layer).
+#: loss.backward() through 1-3 layers, low and full rank: 2 mul and 2 add per layer); V's bias gradient,
+#: a column sum, comes on top.
 DCN_BACKWARD_ELEMENTWISE = 4
 
 
@@ -412,6 +413,7 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
                 _gradient_gemms(b, local, fi, fo, precision)
                 if autocast:
                     _elementwise(b, (fi * fo + fo) * (act + 4), act)
+            _elementwise(b, local * width * act + width * 4, act)  # V's bias gradient: column sum
         _elementwise(b, 2 * local * width * act)  # split of the cat gradient
     dense_inter = fig.dense_params - sum(i * o + o for i, o in bottom + top)
     grads_ready("inter_bwd", 4.0 * dense_inter)
