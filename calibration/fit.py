@@ -169,6 +169,15 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
                     gemm_launches * g["fixed_s"] + (launches - gemm_launches) * i["fixed_s"] + call)
 
         return "interaction", launches_box, pred_dcn, None
+    if record.suite == "memory" and k == "launch_overhead" and p.get("autograd", True) is False:
+        cycled = int(p.get("kinds", LEGACY_CHAIN_KINDS)) > 1
+
+        def pred_dispatch(params: Params) -> tuple[float, float]:
+            o = params["overhead"]
+            per = o["dispatch_s"] + (o["cold_dispatch_share"] * o["host_overhead_s"] if cycled else 0.0)
+            return per, per
+
+        return "overhead", int(p["ops"]), pred_dispatch, None
     if record.suite == "memory" and k == "launch_overhead":
         launches = 2 * int(p["ops"])
         cpu = fig.kind == "cpu"
@@ -204,8 +213,11 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
 
 
 def _chain_kinds(record: Record) -> int | None:
-    """Op kinds of a launch-overhead chain record (older records: the six-kind chain), else None."""
+    """Op kinds of an autograd launch-overhead chain record (older records: the six-kind chain), else
+    None (also for the chains without autograd, which are always kept)."""
     if record.suite != "memory" or record.kernel != "launch_overhead":
+        return None
+    if record.params.get("autograd") is False:
         return None
     return int(record.params.get("kinds", LEGACY_CHAIN_KINDS))
 

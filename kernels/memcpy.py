@@ -50,7 +50,10 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
 
     p = case.params
     if case.kernel == "launch_overhead":
-        return _launch_overhead(int(p["ops"]), int(p.get("kinds", LEGACY_CHAIN_KINDS)), ctx)
+        kinds = int(p.get("kinds", LEGACY_CHAIN_KINDS))
+        if p.get("autograd", True) is False:
+            return _dispatch_chain(int(p["ops"]), kinds, ctx)
+        return _launch_overhead(int(p["ops"]), kinds, ctx)
     if case.dtype != "fp32" and case.kernel != "elementwise":
         raise CaseFailed(f"unsupported: {case.dtype} for {case.kernel} (only element-wise cases take a "
                          "low-precision dtype)")
@@ -189,3 +192,31 @@ def _launch_overhead(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str,
     return timing.as_dict(), {"launches": launches, "kinds": len(steps),
                               "method": "host perf_counter over a forward+backward chain of tiny autograd "
                                         f"ops of {len(steps)} kinds in turn, per launch"}
+
+
+def _dispatch_chain(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Host seconds per op of the same chain run forward only without autograd (``params.autograd``
+    false): plain dispatch, repeated (``kinds`` 1) or over cold code (many kinds), with no graph to record
+    or walk. Against :func:`_launch_overhead` it splits the host's per-launch cost into the code-cache
+    part and the autograd part (``overhead.cold_dispatch_share``)."""
+    import torch
+
+    from kernels.timing import Timing
+
+    dev = ctx.device
+    x = torch.linspace(-0.5, 1.0, 64, device=dev).reshape(8, 8)
+    steps, _leaves = _chain_steps(kinds, dev)
+
+    def chain(_rep: int) -> None:
+        with torch.no_grad():
+            y = x
+            for i in range(ops):
+                y = steps[i % len(steps)](y)
+        if ctx.is_cuda:
+            torch.cuda.synchronize(dev)
+
+    per_chain = measure(chain, "cpu", ctx.policy, ctx.deadline)
+    timing = Timing(per_chain.median_s / ops, per_chain.p10_s / ops, per_chain.p90_s / ops, per_chain.reps)
+    return timing.as_dict(), {"launches": ops, "kinds": len(steps),
+                              "method": "host perf_counter over a forward chain without autograd of tiny ops "
+                                        f"of {len(steps)} kinds in turn, per launch"}

@@ -199,6 +199,8 @@ def validate_record(record: Any, where: str = "record") -> None:
         kinds = params["kinds"]
         if isinstance(kinds, bool) or not isinstance(kinds, int) or kinds < 1:
             raise RecordSchemaError(f"expected a positive integer, got {kinds!r}", f"{where}.params.kinds")
+    if kernel == "launch_overhead" and "autograd" in params and not isinstance(params["autograd"], bool):
+        raise RecordSchemaError("expected true or false", f"{where}.params.autograd")
     if suite == "embedding" and "tables" in params:
         tables = params["tables"]
         if isinstance(tables, bool) or not isinstance(tables, int) or not 1 <= tables <= MAX_CASE_TABLES:

@@ -382,11 +382,18 @@ def memory_cases(device_kind: str, quick: bool) -> list[Case]:
     # kernels.memcpy)
     for ops in LAUNCH_CHAIN_OPS:
         cases.append(Case("memory", "launch_overhead", "fp32", {"ops": ops, "kinds": LAUNCH_CHAIN_KINDS}))
+    # the same ops without autograd, cycled and repeated: the code-cache part of the per-launch cost
+    for ops in DISPATCH_CHAIN_OPS:
+        for kinds in (1, LAUNCH_CHAIN_KINDS):
+            cases.append(Case("memory", "launch_overhead", "fp32",
+                              {"ops": ops, "kinds": kinds, "autograd": False}))
     return _dedupe(cases)
 
 
 #: Lengths of the launch-overhead chains (forward ops; the backward launches as many again).
 LAUNCH_CHAIN_OPS = (16, 32, 64, 128, 256, 512)
+#: Lengths of the chains without autograd (forward only), each of one kind and of all kinds.
+DISPATCH_CHAIN_OPS = (64, 256)
 #: Op kinds the launch chains cycle through, in this order (a chain of ``kinds`` uses the first ``kinds``;
 #: ``kernels.memcpy`` builds them).
 CHAIN_KINDS = ("add", "mul", "relu", "matmul", "cast", "cat", "sigmoid", "addmm", "embedding_bag",

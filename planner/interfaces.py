@@ -99,6 +99,9 @@ class Estimate:
     launches: int = 1
     family: str = ""
     parts: dict[str, float] = field(default_factory=dict)
+    #: the bench's timing of this op already holds its host work (a CPU op timed through autograd and
+    #: Python): a serial host adds only the cold-code share of the per-launch overhead
+    host_in_bench: bool = False
 
 
 @runtime_checkable

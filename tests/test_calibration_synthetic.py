@@ -31,7 +31,8 @@ TRUTH: dict[str, dict[str, float]] = {
     "embedding": {"fixed_s": 25e-6, "backward_fixed_s": 40e-6, "step_call_s": 150e-6,
                   "miss_overhead_bytes": 150.0, "backward_value_passes": 6.0},
     "interaction": {"batched_efficiency_fp32": 0.05, "fixed_s": 8e-6},
-    "overhead": {"host_overhead_s": 6e-6, "backward_start_s": 40e-6},
+    "overhead": {"host_overhead_s": 6e-6, "backward_start_s": 40e-6, "dispatch_s": 3e-6,
+                 "cold_dispatch_share": 0.2},
     "collective": {"allreduce_intra_fraction": 0.3, "alltoall_intra_fraction": 0.5, "latency_intra_s": 80e-6,
                    "network_fraction": 0.7, "latency_inter_s": 150e-6},
 }
@@ -118,6 +119,10 @@ def _raw_cases() -> list[tuple]:
     # bf16 element-wise adds, in cache and beyond it: low_precision_rate (last too)
     for size in (256 * 1024, 16 * 1024 ** 2, 64 * 1024 ** 2):
         out.append(("memory", "elementwise", {"bytes": size, "bytes_moved": 3 * size}, "bf16"))
+    # chains without autograd, of one kind and of 24: dispatch_s and cold_dispatch_share (last too)
+    for ops in (64, 256):
+        for kinds in (1, 24):
+            out.append(("memory", "launch_overhead", {"ops": ops, "kinds": kinds, "autograd": False}))
     return out
 
 
@@ -257,31 +262,41 @@ def test_calibrating_from_two_files_reports_how_far_their_measurements_differ(tm
 
 def test_only_the_most_step_like_launch_chains_are_fitted(tmp_path):
     """Chains of the suite's many op kinds and older six-kind chains measure different costs: when both
-    are given, the overhead family fits the chains of the most kinds only; older files alone still fit."""
+    are given, the overhead family fits the autograd chains of the most kinds only; older files alone
+    still fit; the chains without autograd (one kind and many) are always kept."""
     from calibration.fit import build_cases
     from calibration.measurements import load_measurements
+
+    def autograd(cases):
+        return [c for c in cases if c.record.params.get("autograd", True)]
+
+    def plain(cases):
+        return [c for c in cases if c.record.params.get("autograd", True) is False]
 
     fig = device_figures(load_profile("cpu-generic"))
     old = make_measurements(tmp_path / "old.json", seed=1)
     doc = json.loads(old.read_text())
     for r in doc["records"]:
-        if r["kernel"] == "launch_overhead":
+        if r["kernel"] == "launch_overhead" and r["params"].get("autograd", True):
             r["params"]["kinds"] = 24
             r["case_id"] += "-k24"
     new = tmp_path / "new.json"
     new.write_text(json.dumps(doc))
     alone = build_cases(load_measurements([str(old)]), fig)["overhead"]
-    assert len(alone) == 6 and all("kinds" not in c.record.params for c in alone)
+    assert len(autograd(alone)) == 6 and all("kinds" not in c.record.params for c in autograd(alone))
+    assert len(plain(alone)) == 4
     both = build_cases(load_measurements([str(old), str(new)]), fig)["overhead"]
-    assert len(both) == 6 and all(c.record.params["kinds"] == 24 for c in both)
+    assert len(autograd(both)) == 6 and all(c.record.params["kinds"] == 24 for c in autograd(both))
+    assert len(plain(both)) == 8  # both files' chains without autograd, of one kind and of 24
     # a lone chain of more kinds cannot fit the two overhead parameters: the pairs of most kinds win
     lone = json.loads(new.read_text())
-    lone["records"] = [r for r in lone["records"] if r["kernel"] == "launch_overhead"][:1]
+    lone["records"] = [r for r in lone["records"]
+                       if r["kernel"] == "launch_overhead" and r["params"].get("autograd", True)][:1]
     lone["records"][0]["params"]["kinds"] = 30
     lone["records"][0]["case_id"] += "-k30"
     stray = tmp_path / "stray.json"
     stray.write_text(json.dumps(lone))
-    three = build_cases(load_measurements([str(old), str(new), str(stray)]), fig)["overhead"]
+    three = autograd(build_cases(load_measurements([str(old), str(new), str(stray)]), fig)["overhead"])
     assert len(three) == 6 and all(c.record.params["kinds"] == 24 for c in three)
     # the other families keep every file's records
     assert len(build_cases(load_measurements([str(old), str(new)]), fig)["gemm"]) == 2 * len(

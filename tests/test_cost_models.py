@@ -684,3 +684,26 @@ def test_the_step_marks_bf16_arithmetic_and_casts_but_not_copies(monkeypatch):
     assert marks[2 * tensor * 2] == 4  # the cat of the bottom output and the pooled embeddings (a copy)
     assert sum(1 for n, elem in bf16 if n == tensor * 2 + (tensor / 256) * 4 and elem == 2) == 2  # bias sums
     assert any(elem == 2 for n, elem in bf16 if n != 3 * tensor * 2)  # casts and the MLPs' ReLUs too
+
+
+def test_a_cpu_step_adds_only_the_cold_share_of_the_host_overhead_to_embedding_updates():
+    """On a serial (CPU) host an embedding backward + update, whose bench timing holds its host work, adds
+    cold_dispatch_share x host_overhead_s per launch; forward ops add the whole overhead; a GPU adds the
+    whole overhead to every op."""
+    from planner.sim.processes import _Builder
+
+    cpu = build_cost_model(load_profile("cpu-generic"))
+    cpu.params["overhead"]["cold_dispatch_share"] = 0.25
+    fwd = EmbeddingOp(rows=1000, dim=16, pooling=2, batch=256, elem_bytes=4, phase="forward")
+    bwd = EmbeddingOp(rows=1000, dim=16, pooling=2, batch=256, elem_bytes=4, phase="backward",
+                      optimizer="adagrad")
+    assert not cpu.predict(fwd).host_in_bench and cpu.predict(bwd).host_in_bench
+    b = _Builder(cpu, serial_host=True)
+    b.begin("t", "embedding_bwd_update")
+    b.op(fwd)
+    b.op(bwd)
+    host = cpu.host_overhead_s()
+    assert b._open.host_s == pytest.approx([cpu.predict(fwd).launches * host,
+                                            cpu.predict(bwd).launches * host * 0.25])
+    gpu = build_cost_model(load_profile("h100-sxm-80gb"))
+    assert not gpu.predict(bwd).host_in_bench

@@ -122,7 +122,8 @@ def test_the_suite_launch_chains_cycle_through_every_op_kind(ctx):
     from kernels.memcpy import CHAIN_KINDS
 
     assert specs.LAUNCH_CHAIN_KINDS == len(CHAIN_KINDS) == len(set(CHAIN_KINDS))
-    chains = [c for c in specs.memory_cases("cpu", quick=True) if c.kernel == "launch_overhead"]
+    chains = [c for c in specs.memory_cases("cpu", quick=True)
+              if c.kernel == "launch_overhead" and c.params.get("autograd", True)]
     assert chains and all(c.params["kinds"] == len(CHAIN_KINDS) for c in chains)
     rec = _ok(run_case(chains[0], ctx))
     assert rec["extra"]["kinds"] == len(CHAIN_KINDS)
@@ -130,6 +131,21 @@ def test_the_suite_launch_chains_cycle_through_every_op_kind(ctx):
     too_many = run_case(specs.Case("memory", "launch_overhead", "fp32",
                                    {"ops": 16, "kinds": len(CHAIN_KINDS) + 1}), ctx)
     assert too_many["timing"] is None and "kinds" in too_many["error"]
+
+
+def test_chains_without_autograd_time_the_forward_ops_alone(ctx):
+    """The suite's chains without autograd come in one kind and all kinds; each times its forward ops
+    alone (one launch per op), below the autograd chain's per-launch cost."""
+    plain = [c for c in specs.memory_cases("cpu", quick=True)
+             if c.kernel == "launch_overhead" and c.params.get("autograd") is False]
+    assert {c.params["kinds"] for c in plain} == {1, specs.LAUNCH_CHAIN_KINDS}
+    cycled = next(c for c in plain if c.params["kinds"] > 1)
+    rec = _ok(run_case(cycled, ctx))
+    assert rec["extra"]["launches"] == cycled.params["ops"] and "without autograd" in rec["extra"]["method"]
+    assert 1e-7 < rec["timing"]["median_s"] < 1e-3
+    bad = specs.Case("memory", "launch_overhead", "fp32", {"ops": 16, "kinds": 24, "autograd": "no"})
+    with pytest.raises(Exception, match="true or false"):
+        validate_record(run_case(bad, ctx))
 
 
 def test_every_chain_op_keeps_the_shape_and_passes_a_gradient():

@@ -123,6 +123,11 @@ class AnalyticCostModel:
         """Host-side time to launch one op (framework dispatch + driver), in seconds."""
         return self._host_s
 
+    def cold_dispatch_share(self) -> float:
+        """Share of :meth:`host_overhead_s` an op whose bench timing holds its host work still adds per
+        launch in a step (its code running cold), a fraction."""
+        return float(self.params["overhead"].get("cold_dispatch_share", 1.0))
+
     def sparse_step_call_s(self) -> float:
         """Host-side time of the sparse optimizer's step() call around the tables' updates, in seconds."""
         return float(self.params["embedding"].get("step_call_s", 0.0))
@@ -163,8 +168,9 @@ class AnalyticCostModel:
         total, parts = embedding.embedding_time_s(
             self.params["embedding"], self.figures, op.rows, op.dim, op.pooling, op.batch, op.elem_bytes,
             op.phase, op.optimizer, op.zipf_exponent, cache_share=op.cache_share)
+        # on a CPU the bench times a backward + update through autograd and the optimizer's Python loop
         return Estimate(total, self.sigma["embedding"], embedding.launches_for(op.phase, op.optimizer),
-                        "embedding", parts)
+                        "embedding", parts, host_in_bench=self.serial_host and op.phase != "forward")
 
     def embedding_cache_shares(self, ops: list[EmbeddingOp], other_bytes: float = 0.0) -> list[float]:
         """The cache share of each table of ``ops`` (one op per table) when one step looks them all up

@@ -85,6 +85,8 @@ class _Builder:
     def __init__(self, cost: CostModel, serial_host: bool) -> None:
         self.cost = cost
         self.host_s = float(cost.host_overhead_s())
+        # ops whose bench timing holds their host work add only the cold-code share (serial hosts)
+        self.cold_host_s = self.host_s * float(getattr(cost, "cold_dispatch_share", lambda: 1.0)())
         self.serial_host = serial_host
         self.items: list[Item] = []
         self.ops = 0
@@ -103,7 +105,8 @@ class _Builder:
         assert item is not None  # internal invariant, not user input
         for _ in range(repeat):
             item.device_s.append(float(est.time_s))
-            item.host_s.append(est.launches * self.host_s)
+            held = est.host_in_bench and self.serial_host
+            item.host_s.append(est.launches * (self.cold_host_s if held else self.host_s))
             item.sigma.append(float(est.sigma_rel))
             self.ops += 1
             self.launches += est.launches
