@@ -170,7 +170,8 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
 
         return "interaction", launches_box, pred_dcn, None
     if record.suite == "memory" and k == "launch_overhead" and p.get("autograd", True) is False:
-        cycled = int(p.get("kinds", LEGACY_CHAIN_KINDS)) > 1
+        # each kind in turn: code cold; one kind, or each kind repeated in a row: code warm
+        cycled = int(p.get("kinds", LEGACY_CHAIN_KINDS)) > 1 and int(p.get("repeat", 1)) == 1
 
         def pred_dispatch(params: Params) -> tuple[float, float]:
             o = params["overhead"]
@@ -228,7 +229,8 @@ def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, l
     Of the launch-overhead chains only those of the most op kinds (that at least two chains measured)
     are kept: a step's per-launch cost is what the most step-like chain measures (see
     :mod:`kernels.memcpy`), and mixing it with chains of fewer kinds from older files would average two
-    different quantities.
+    different quantities. The chains without autograd are kept beside them, and dropped without them
+    (they only split ``host_overhead_s``, which the launch-bound memory ops then stand in for).
     """
     out: dict[str, list[FitCase]] = {name: [] for name in FAMILIES}
     records = measurements.successful()
@@ -240,6 +242,8 @@ def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, l
     for record, chain in zip(records, chains, strict=True):
         if chain is not None and chain != most:
             continue
+        if most is None and record.kernel == "launch_overhead":
+            continue  # chains without autograd alone cannot fit host_overhead_s: the fallback does
         found = _case(record, fig)
         if found is None:
             continue

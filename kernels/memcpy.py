@@ -52,7 +52,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     if case.kernel == "launch_overhead":
         kinds = int(p.get("kinds", LEGACY_CHAIN_KINDS))
         if p.get("autograd", True) is False:
-            return _dispatch_chain(int(p["ops"]), kinds, ctx)
+            return _dispatch_chain(int(p["ops"]), kinds, int(p.get("repeat", 1)), ctx)
         return _launch_overhead(int(p["ops"]), kinds, ctx)
     if case.dtype != "fp32" and case.kernel != "elementwise":
         raise CaseFailed(f"unsupported: {case.dtype} for {case.kernel} (only element-wise cases take a "
@@ -194,11 +194,12 @@ def _launch_overhead(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str,
                                         f"ops of {len(steps)} kinds in turn, per launch"}
 
 
-def _dispatch_chain(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
+def _dispatch_chain(ops: int, kinds: int, repeat: int,
+                    ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     """Host seconds per op of the same chain run forward only without autograd (``params.autograd``
-    false): plain dispatch, repeated (``kinds`` 1) or over cold code (many kinds), with no graph to record
-    or walk. Against :func:`_launch_overhead` it splits the host's per-launch cost into the code-cache
-    part and the autograd part (``overhead.cold_dispatch_share``)."""
+    false), with no graph to record or walk: each kind in turn (its code cold, as in a step), or each
+    kind ``repeat`` times in a row (``params.repeat``; the same mix of ops with its code warm). The two
+    differ by the code-cache part of the host's per-launch cost (``overhead.cold_dispatch_share``)."""
     import torch
 
     from kernels.timing import Timing
@@ -207,16 +208,20 @@ def _dispatch_chain(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str, 
     x = torch.linspace(-0.5, 1.0, 64, device=dev).reshape(8, 8)
     steps, _leaves = _chain_steps(kinds, dev)
 
+    if repeat < 1:
+        raise CaseFailed(f"repeat must be at least 1, got {repeat}")
+
     def chain(_rep: int) -> None:
         with torch.no_grad():
             y = x
             for i in range(ops):
-                y = steps[i % len(steps)](y)
+                y = steps[(i // repeat) % len(steps)](y)
         if ctx.is_cuda:
             torch.cuda.synchronize(dev)
 
     per_chain = measure(chain, "cpu", ctx.policy, ctx.deadline)
     timing = Timing(per_chain.median_s / ops, per_chain.p10_s / ops, per_chain.p90_s / ops, per_chain.reps)
-    return timing.as_dict(), {"launches": ops, "kinds": len(steps),
+    order = "in turn" if repeat == 1 else f"each {repeat} times in a row"
+    return timing.as_dict(), {"launches": ops, "kinds": len(steps), "repeat": repeat,
                               "method": "host perf_counter over a forward chain without autograd of tiny ops "
-                                        f"of {len(steps)} kinds in turn, per launch"}
+                                        f"of {len(steps)} kinds {order}, per launch"}

@@ -690,10 +690,10 @@ def test_a_cpu_step_adds_only_the_cold_share_of_the_host_overhead_to_embedding_u
     """On a serial (CPU) host an embedding backward + update, whose bench timing holds its host work, adds
     cold_dispatch_share x host_overhead_s per launch; forward ops add the whole overhead; a GPU adds the
     whole overhead to every op."""
+    from planner.cost.registry import AnalyticCostModel
     from planner.sim.processes import _Builder
 
-    cpu = build_cost_model(load_profile("cpu-generic"))
-    cpu.params["overhead"]["cold_dispatch_share"] = 0.25
+    cpu = AnalyticCostModel(load_profile("cpu-generic"), params={"overhead": {"cold_dispatch_share": 0.25}})
     fwd = EmbeddingOp(rows=1000, dim=16, pooling=2, batch=256, elem_bytes=4, phase="forward")
     bwd = EmbeddingOp(rows=1000, dim=16, pooling=2, batch=256, elem_bytes=4, phase="backward",
                       optimizer="adagrad")
@@ -707,3 +707,9 @@ def test_a_cpu_step_adds_only_the_cold_share_of_the_host_overhead_to_embedding_u
                                             cpu.predict(bwd).launches * host * 0.25])
     gpu = build_cost_model(load_profile("h100-sxm-80gb"))
     assert not gpu.predict(bwd).host_in_bench
+    default = build_cost_model(load_profile("cpu-generic"))  # share 1 where not measured: as before
+    assert default.cold_dispatch_share() == 1.0
+    same = _Builder(default, serial_host=True)
+    same.begin("t", "embedding_bwd_update")
+    same.op(bwd)
+    assert same._open.host_s == [default.predict(bwd).launches * default.host_overhead_s()]

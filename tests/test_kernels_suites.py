@@ -134,15 +134,21 @@ def test_the_suite_launch_chains_cycle_through_every_op_kind(ctx):
 
 
 def test_chains_without_autograd_time_the_forward_ops_alone(ctx):
-    """The suite's chains without autograd come in one kind and all kinds; each times its forward ops
-    alone (one launch per op), below the autograd chain's per-launch cost."""
+    """The suite's chains without autograd run all kinds, each in turn or each repeated in a row (the same
+    mix of ops, its code warm); each times its forward ops alone, one launch per op."""
     plain = [c for c in specs.memory_cases("cpu", quick=True)
              if c.kernel == "launch_overhead" and c.params.get("autograd") is False]
-    assert {c.params["kinds"] for c in plain} == {1, specs.LAUNCH_CHAIN_KINDS}
-    cycled = next(c for c in plain if c.params["kinds"] > 1)
-    rec = _ok(run_case(cycled, ctx))
-    assert rec["extra"]["launches"] == cycled.params["ops"] and "without autograd" in rec["extra"]["method"]
-    assert 1e-7 < rec["timing"]["median_s"] < 1e-3
+    assert {c.params["kinds"] for c in plain} == {specs.LAUNCH_CHAIN_KINDS}
+    assert {c.params.get("repeat", 1) for c in plain} == {1, specs.DISPATCH_CHAIN_REPEAT}
+    for case in plain:  # whole cycles of the warm layout
+        assert case.params["ops"] % (specs.LAUNCH_CHAIN_KINDS * specs.DISPATCH_CHAIN_REPEAT) == 0
+    cycled = next(c for c in plain if "repeat" not in c.params)
+    warm = next(c for c in plain if "repeat" in c.params)
+    for case in (cycled, warm):
+        rec = _ok(run_case(case, ctx))
+        assert rec["extra"]["launches"] == case.params["ops"] and "without autograd" in rec["extra"]["method"]
+        assert rec["extra"]["repeat"] == case.params.get("repeat", 1)
+        assert 1e-7 < rec["timing"]["median_s"] < 1e-3
     bad = specs.Case("memory", "launch_overhead", "fp32", {"ops": 16, "kinds": 24, "autograd": "no"})
     with pytest.raises(Exception, match="true or false"):
         validate_record(run_case(bad, ctx))

@@ -100,7 +100,8 @@ class AnalyticCostModel:
     includes its dispatch and a simulator should not overlap the host timeline with it.
     """
 
-    __slots__ = ("_cache", "_host_s", "figures", "params", "profile_name", "serial_host", "sigma", "status")
+    __slots__ = ("_cache", "_cold_share", "_host_s", "figures", "params", "profile_name", "serial_host",
+                 "sigma", "status")
 
     def __init__(self, profile: HardwareProfile, params: Mapping[str, Mapping[str, float]] | None = None,
                  sigma: Mapping[str, float] | None = None) -> None:
@@ -117,6 +118,7 @@ class AnalyticCostModel:
         self.status: dict[str, str] = status
         self.serial_host: bool = profile.kind == "cpu"
         self._host_s = float(resolved["overhead"]["host_overhead_s"])
+        self._cold_share = float(resolved["overhead"].get("cold_dispatch_share", 1.0))
         self._cache: dict[Op, Estimate] = {}
 
     def host_overhead_s(self) -> float:
@@ -126,7 +128,7 @@ class AnalyticCostModel:
     def cold_dispatch_share(self) -> float:
         """Share of :meth:`host_overhead_s` an op whose bench timing holds its host work still adds per
         launch in a step (its code running cold), a fraction."""
-        return float(self.params["overhead"].get("cold_dispatch_share", 1.0))
+        return self._cold_share
 
     def sparse_step_call_s(self) -> float:
         """Host-side time of the sparse optimizer's step() call around the tables' updates, in seconds."""
