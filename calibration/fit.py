@@ -170,15 +170,14 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
 
         return "interaction", launches_box, pred_dcn, None
     if record.suite == "memory" and k == "launch_overhead" and p.get("autograd", True) is False:
-        # each kind in turn: code cold; one kind, or each kind repeated in a row: code warm
-        cycled = int(p.get("kinds", LEGACY_CHAIN_KINDS)) > 1 and int(p.get("repeat", 1)) == 1
+        # the chain without autograd, cycled minus warm: the cold-code seconds per op
 
-        def pred_dispatch(params: Params) -> tuple[float, float]:
+        def pred_cold(params: Params) -> tuple[float, float]:
             o = params["overhead"]
-            per = o["dispatch_s"] + (o["cold_dispatch_share"] * o["host_overhead_s"] if cycled else 0.0)
+            per = o["cold_dispatch_share"] * o["host_overhead_s"]
             return per, per
 
-        return "overhead", int(p["ops"]), pred_dispatch, None
+        return "overhead", int(p["ops"]), pred_cold, None
     if record.suite == "memory" and k == "launch_overhead":
         launches = 2 * int(p["ops"])
         cpu = fig.kind == "cpu"

@@ -201,10 +201,6 @@ def validate_record(record: Any, where: str = "record") -> None:
             raise RecordSchemaError(f"expected a positive integer, got {kinds!r}", f"{where}.params.kinds")
     if kernel == "launch_overhead" and "autograd" in params and not isinstance(params["autograd"], bool):
         raise RecordSchemaError("expected true or false", f"{where}.params.autograd")
-    if kernel == "launch_overhead" and "repeat" in params:
-        repeat = params["repeat"]
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise RecordSchemaError(f"expected a positive integer, got {repeat!r}", f"{where}.params.repeat")
     if suite == "embedding" and "tables" in params:
         tables = params["tables"]
         if isinstance(tables, bool) or not isinstance(tables, int) or not 1 <= tables <= MAX_CASE_TABLES:

@@ -382,23 +382,20 @@ def memory_cases(device_kind: str, quick: bool) -> list[Case]:
     # kernels.memcpy)
     for ops in LAUNCH_CHAIN_OPS:
         cases.append(Case("memory", "launch_overhead", "fp32", {"ops": ops, "kinds": LAUNCH_CHAIN_KINDS}))
-    # the same ops without autograd, each kind in turn and each repeated in a row (the same mix, its code
-    # warm): the code-cache part of the per-launch cost
+    # the same ops without autograd, each kind in turn against each repeated in a row (the same mix, its
+    # code warm): the code-cache part of the per-launch cost
     for ops in DISPATCH_CHAIN_OPS:
-        for repeat in (1, DISPATCH_CHAIN_REPEAT):
-            params: dict[str, Any] = {"ops": ops, "kinds": LAUNCH_CHAIN_KINDS, "autograd": False}
-            if repeat > 1:
-                params["repeat"] = repeat
-            cases.append(Case("memory", "launch_overhead", "fp32", params))
+        cases.append(Case("memory", "launch_overhead", "fp32",
+                          {"ops": ops, "kinds": LAUNCH_CHAIN_KINDS, "autograd": False}))
     return _dedupe(cases)
 
 
 #: Lengths of the launch-overhead chains (forward ops; the backward launches as many again).
 LAUNCH_CHAIN_OPS = (16, 32, 64, 128, 256, 512)
-#: Lengths of the chains without autograd (forward only), in multiples of every kind repeated
+#: Lengths of the chains without autograd (forward only), whole cycles of every kind repeated
 #: ``DISPATCH_CHAIN_REPEAT`` times in a row.
 DISPATCH_CHAIN_OPS = (384, 768)
-#: How many times in a row each kind runs in the warm chain without autograd.
+#: How many times in a row each kind runs in the warm layout of a chain without autograd.
 DISPATCH_CHAIN_REPEAT = 16
 #: Op kinds the launch chains cycle through, in this order (a chain of ``kinds`` uses the first ``kinds``;
 #: ``kernels.memcpy`` builds them).

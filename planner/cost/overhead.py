@@ -9,11 +9,11 @@ an op whose code ran a moment ago dispatches faster than one in a step of 65-85 
 
     per_launch_s = host_overhead_s + backward_start_s / launches [+ memory fixed_s on a CPU]
 
-Chains run without autograd (``params.autograd`` false), of one op kind and of all of them, measure how
-much of that per-launch cost is code running cold (finding 15) rather than autograd's recording and
-graph walk::
+Chains run without autograd (``params.autograd`` false), their kinds in turn against the same kinds
+each repeated in a row, measure how much of that per-launch cost is code running cold (finding 15)
+rather than autograd's recording and graph walk::
 
-    per_launch_s = dispatch_s [+ cold_dispatch_share * host_overhead_s when cycled over many kinds]
+    cold_per_launch_s = cold_dispatch_share * host_overhead_s
 
 On a CPU an op whose bench timing already holds its host work (an embedding backward + update, timed
 through autograd and the optimizer's Python loop) adds only ``cold_dispatch_share * host_overhead_s`` per
@@ -49,16 +49,11 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "starting one backward pass (autograd engine, graph walk set-up) costs a few launches; 4 x "
             "efficiency.kernel_launch_s (assumed; fitted from launch chains of several lengths)",
             1e-8, 1e-1, "s per backward pass"),
-        "dispatch_s": ParamSpec(
-            "dispatch_s", float(efficiency.kernel_launch_s),
-            "efficiency.kernel_launch_s: one chain op dispatched without autograd, its code warm (fitted "
-            "from the bench's chains without autograd of one kind; it only separates cold_dispatch_share)",
-            1e-8, 1e-2, "s per launched op"),
         "cold_dispatch_share": ParamSpec(
             "cold_dispatch_share", 1.0,
             "1: all of host_overhead_s is added to an op whose bench timing already holds its host work (as "
-            "before this parameter); fitted as the extra per op of a chain without autograd cycled over the "
-            "step's many kinds against one kind, over host_overhead_s (the code-cache part of the launch "
-            "cost; the rest is autograd's recording and graph walk)",
+            "before this parameter); fitted as the extra per op of a chain without autograd run over the "
+            "step's many kinds in turn against the same kinds each repeated in a row, over host_overhead_s "
+            "(the code-cache part of the launch cost; the rest is autograd's recording and graph walk)",
             1e-3, 10.0, "x host_overhead_s"),
     }
