@@ -14,6 +14,11 @@ at the end. Its ``timing`` is seconds per launch (``2 x ops`` launches); the wor
 so on a GPU it is the rate at which the host issues ops (framework dispatch, autograd bookkeeping, driver
 launch) and on a CPU the whole cost of a launch-bound op.
 
+With ``params.autograd`` false the same 24 kinds run forward only, without autograd, in two layouts
+timed one after the other, each kind in turn and each :data:`kernels.specs.DISPATCH_CHAIN_REPEAT` times
+in a row; the case records the difference per op, the part of the launch cost that is code running cold
+(``overhead.cold_dispatch_share``).
+
 How many kinds matters: an op's dispatch code runs faster when it ran a moment ago (instruction cache,
 its translations, branch history). A training step runs 65-85 distinct aten ops (counted with the torch
 profiler over five of the fidelity configurations), so each finds its code colder than an op repeated in
