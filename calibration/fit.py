@@ -70,7 +70,16 @@ class FitCase:
     launches: int
     predict: Predictor
     batch_op: tuple | None = None
-    tables: int = 1  # embedding cases: tables updated in the case's one backward() and step()
+
+    @property
+    def tables(self) -> int:
+        """Tables the case updates in its one backward() and step() (1 but for multi-table embedding
+        cases)."""
+        return _record_tables(self.record)
+
+
+def _record_tables(record: Record) -> int:
+    return int(record.params.get("tables", 1)) if record.suite == "embedding" else 1
 
 
 @dataclass
@@ -129,7 +138,7 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
         rotate = record.extra.get("rotating_batches")
         footprint = float(unique) * float(rotate) if unique and rotate else None
         elem = _elem(record)
-        tables = int(p.get("tables", 1))
+        tables = _record_tables(record)
         launches = embedding.launches_for(phase, optimizer) * tables
         share = 1.0 / tables  # K same-shaped tables in one call split the cache (and the TLB) evenly
 
@@ -247,9 +256,7 @@ def build_cases(measurements: MeasurementSet, fig: DeviceFigures) -> dict[str, l
         if found is None:
             continue
         family, launches, predictor, batch_op = found
-        tables = int(record.params.get("tables", 1)) if family == "embedding" else 1
-        out[family].append(FitCase(record, float(record.median_s or 0.0), launches, predictor, batch_op,
-                                   tables))
+        out[family].append(FitCase(record, float(record.median_s or 0.0), launches, predictor, batch_op))
     return out
 
 
@@ -265,16 +272,19 @@ def _with(params: Params, family: str, names: list[str], values: np.ndarray) -> 
     return out
 
 
-#: Vectorised batches of the case lists a fit is working on (the list itself, its batch).
-_BATCHES: list[tuple[list[FitCase], embedding.EmbeddingBatch | memory_bound.MemoryBatch]] = []
+VectorBatch = tuple[embedding.EmbeddingBatch | memory_bound.MemoryBatch, np.ndarray]
+#: Vectorised batches of the case lists a fit is working on (the list itself, its batch and the tables
+#: each case updates in one call).
+_BATCHES: list[tuple[list[FitCase], VectorBatch]] = []
 
 
-def _vector_batch(cases: list[FitCase]) -> embedding.EmbeddingBatch | memory_bound.MemoryBatch | None:
+def _vector_batch(cases: list[FitCase]) -> VectorBatch | None:
     """The cases' :class:`~planner.cost.embedding.EmbeddingBatch` or
-    :class:`~planner.cost.memory_bound.MemoryBatch` when every one carries its op (all of one family)."""
-    for held, batch in _BATCHES:
+    :class:`~planner.cost.memory_bound.MemoryBatch` when every one carries its op (all of one family),
+    with the tables each case updates in one call (built once per case list)."""
+    for held, packed in _BATCHES:
         if held is cases:
-            return batch
+            return packed
     if not cases or any(c.batch_op is None for c in cases):
         return None
     family, fig, _op = cases[0].batch_op  # type: ignore[misc]
@@ -283,28 +293,25 @@ def _vector_batch(cases: list[FitCase]) -> embedding.EmbeddingBatch | memory_bou
     ops = [c.batch_op[2] for c in cases]  # type: ignore[index]
     batch: embedding.EmbeddingBatch | memory_bound.MemoryBatch = (
         memory_bound.memory_batch(fig, ops) if family == "memory" else embedding.embedding_batch(fig, ops))
-    _BATCHES.append((cases, batch))
+    packed = (batch, np.array([float(c.tables) for c in cases]))
+    _BATCHES.append((cases, packed))
     del _BATCHES[:-8]  # the lists of the last few fits
-    return batch
-
-
-def _tables(cases: list[FitCase]) -> np.ndarray:
-    """Tables each case updates in one call (1 but for multi-table embedding cases)."""
-    return np.array([float(c.tables) for c in cases])
+    return packed
 
 
 def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
-    batch = _vector_batch(cases)
+    packed = _vector_batch(cases)
+    if packed is None:
+        return np.array([math.log(max(c.predict(params)[0], 1e-30)) for c in cases])
     # the same formulas, all cases at once (tested against the per-case ones)
-    fig = cases[0].batch_op[1] if batch is not None else None  # type: ignore[index]
+    batch, tables = packed
+    fig = cases[0].batch_op[1]  # type: ignore[index]
     if isinstance(batch, memory_bound.MemoryBatch):
         return np.log(np.maximum(memory_bound.memory_times(params["memory"], fig, batch), 1e-30))
-    if batch is not None:
-        # each of a case's tables, plus the bench-only per-case calls of a backward case, as in pred_emb
-        times = embedding.embedding_times(params["embedding"], fig, batch) * _tables(cases)
-        times = times + np.where(batch.forward, 0.0, params["embedding"].get("step_call_s", 0.0))
-        return np.log(np.maximum(times, 1e-30))
-    return np.array([math.log(max(c.predict(params)[0], 1e-30)) for c in cases])
+    # each of a case's tables, plus the bench-only per-case calls of a backward case, as in pred_emb
+    times = embedding.embedding_times(params["embedding"], fig, batch) * tables
+    times = times + np.where(batch.forward, 0.0, params["embedding"].get("step_call_s", 0.0))
+    return np.log(np.maximum(times, 1e-30))
 
 
 def _sensitive(cases: list[FitCase], params: Params, family: str, specs: dict[str, ParamSpec]) -> list[str]:

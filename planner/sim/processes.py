@@ -103,10 +103,11 @@ class _Builder:
         est = self.cost.predict(op)
         item = self._open
         assert item is not None  # internal invariant, not user input
+        held = est.host_in_bench and self.serial_host
+        host_s = est.launches * (self.cold_host_s if held else self.host_s)
         for _ in range(repeat):
             item.device_s.append(float(est.time_s))
-            held = est.host_in_bench and self.serial_host
-            item.host_s.append(est.launches * (self.cold_host_s if held else self.host_s))
+            item.host_s.append(host_s)
             item.sigma.append(float(est.sigma_rel))
             self.ops += 1
             self.launches += est.launches
