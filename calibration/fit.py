@@ -141,16 +141,18 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
         tables = _record_tables(record)
         launches = embedding.launches_for(phase, optimizer) * tables
         share = 1.0 / tables  # K same-shaped tables in one call split the cache (and the TLB) evenly
+        evicted = float(p.get("evict_bytes", 0.0)) if phase == "backward" else 0.0
 
         def pred_emb(params: Params) -> tuple[float, float]:
             e = params["embedding"]
             total, parts = embedding.embedding_time_s(e, fig, p["rows"], p["dim"], p["pooling"], p["batch"],
                                                       elem, phase, optimizer, zipf, footprint,
-                                                      cache_share=share)
+                                                      cache_share=share, evicted_bytes=evicted)
             call = e.get("step_call_s", 0.0) if phase == "backward" else 0.0  # the bench's per-case calls
             return tables * total + call, tables * parts["fixed_s"] + call
 
-        op = (p["rows"], p["dim"], p["pooling"], p["batch"], elem, phase, optimizer, zipf, footprint, share)
+        op = (p["rows"], p["dim"], p["pooling"], p["batch"], elem, phase, optimizer, zipf, footprint, share,
+              evicted)
         return "embedding", launches, pred_emb, ("embedding", fig, op)
     if record.suite == "interaction":
         phase = "forward" if k.endswith("forward") else "backward"

@@ -52,6 +52,9 @@ def _dedupe(cases: list[Case]) -> list[Case]:
 
 #: Seed of the space-filling extra cases of the quick suites (fixed: the same cases on every machine).
 QUICK_DESIGN_SEED = 20261201
+#: Bytes of other data an evicted embedding case rewrites between a table's forward and its update: twice
+#: a 32 MB CPU last-level cache, above a 50 MB GPU L2.
+EVICT_BYTES = 64 * MB
 #: Largest table of the quick embedding design (bytes of fp32 rows).
 QUICK_MAX_TABLE_BYTES = 256 * MB
 
@@ -67,9 +70,12 @@ def _emb(
     dtype: str = "fp32",
     optimizers: tuple[str, ...] = ("sgd",),
     tables: int = 1,
+    evict: int = 0,
 ) -> list[Case]:
     """A forward case and one backward+update case per optimizer; ``tables`` > 1 gives backward+update
-    cases of that many tables in one backward and one optimizer step (no forward case)."""
+    cases of that many tables in one backward and one optimizer step (no forward case); ``evict`` > 0
+    gives backward+update cases alone, each call after its forward and ``evict`` bytes of other data (the
+    rows then out of the cache, as in a training step: ``kernels.embedding_bag``)."""
     base = {
         "rows": int(rows),
         "dim": int(dim),
@@ -83,6 +89,9 @@ def _emb(
     if tables > 1:
         return [Case("embedding", "embedding_bag_backward_update", dtype,
                      {**base, "optimizer": opt, "tables": int(tables)}) for opt in optimizers]
+    if evict > 0:
+        return [Case("embedding", "embedding_bag_backward_update", dtype,
+                     {**base, "optimizer": opt, "evict_bytes": int(evict)}) for opt in optimizers]
     out = [Case("embedding", "embedding_bag_forward", dtype, {**base, "optimizer": "none"})]
     out += [
         Case("embedding", "embedding_bag_backward_update", dtype, {**base, "optimizer": opt})
@@ -124,6 +133,12 @@ def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
             + _emb(1_000, 16, 1, 256, tables=8, optimizers=sad)
             + _emb(5_000, 8, 2, 256, tables=4, dtype=low, optimizers=sr)
             + _emb(10_000, 32, 5, 1024, tables=4, optimizers=sa)
+            # the update after the step's dense work has passed through the cache (rows cold)
+            + _emb(10_000, 64, 20, 2048, evict=EVICT_BYTES)
+            + _emb(100_000, 64, 10, 1024, optimizers=sad, evict=EVICT_BYTES)
+            + _emb(1_000_000, 32, 20, 1024, evict=EVICT_BYTES)
+            + _emb(1_000_000, 16, 1, 8192, evict=EVICT_BYTES)
+            + _emb(1_000_000, 64, 5, 4096, "zipf", 1.1, evict=EVICT_BYTES)
             + _embedding_design(32)
         )
     base = {"rows": 1_000_000, "dim": 64, "pooling": 20, "batch": 4096}
@@ -149,6 +164,10 @@ def embedding_cases(device_kind: str, quick: bool) -> list[Case]:
     for tables in (4, 16):
         cases += _emb(1_000, 16, 1, 256, tables=tables, optimizers=("sgd", "adagrad", "rowwise_adagrad"))
     cases += _emb(100_000, 64, 20, 4096, tables=4, optimizers=("sgd", "adagrad"))
+    # the update with its rows evicted by other data after the forward, as in a step
+    for rows in (10_000, 1_000_000, 10_000_000):
+        cases += _emb(rows, base["dim"], base["pooling"], base["batch"],
+                      optimizers=("sgd", "adagrad", "rowwise_adagrad"), evict=EVICT_BYTES)
     lows = ("bf16", "fp16") if device_kind == "cuda" else ("bf16",)
     for low_dtype in lows:
         for dim in (16, 64, 128):

@@ -126,6 +126,7 @@ def measure(
     device: Any = "cpu",
     policy: TimingPolicy | None = None,
     deadline: float | None = None,
+    setup: Callable[[int], Any] | None = None,
 ) -> Timing:
     """Time ``fn(rep)`` per call in seconds: warm up, then repeat until stable or capped.
 
@@ -135,6 +136,8 @@ def measure(
         policy: warm-up, repetition and time caps (default :data:`FULL_POLICY`).
         deadline: optional ``time.monotonic()`` instant after which no new repetition starts (at least
             one timed repetition is always made).
+        setup: optional ``setup(rep)`` run before every call of ``fn(rep)`` and not timed (on CUDA,
+            synchronised before the call's start event); its wall time counts towards ``max_time_s``.
 
     Returns:
         A :class:`Timing` with per-call seconds.
@@ -153,6 +156,8 @@ def measure(
     start = time.monotonic()
     rep = 0
     while rep < policy.warmup or time.monotonic() - start < policy.warmup_min_s:
+        if setup is not None:
+            setup(rep)
         fn(rep)
         rep += 1
         if time.monotonic() - start >= policy.warmup_max_s:
@@ -167,10 +172,12 @@ def measure(
     loop_start = time.monotonic()
     while True:
         if cuda:
-            batch = _cuda_batch(fn, rep, min(4, policy.max_reps - len(samples)))
+            batch = _cuda_batch(fn, rep, min(4, policy.max_reps - len(samples)), setup)
             rep += len(batch)
             samples.extend(batch)
         else:
+            if setup is not None:
+                setup(rep)
             t0 = time.perf_counter()
             fn(rep)
             samples.append(time.perf_counter() - t0)
@@ -187,7 +194,8 @@ def measure(
     return summarize(samples)
 
 
-def _cuda_batch(fn: Callable[[int], Any], first_rep: int, count: int) -> list[float]:
+def _cuda_batch(fn: Callable[[int], Any], first_rep: int, count: int,
+                setup: Callable[[int], Any] | None = None) -> list[float]:
     import torch
 
     count = max(1, count)
@@ -195,6 +203,9 @@ def _cuda_batch(fn: Callable[[int], Any], first_rep: int, count: int) -> list[fl
         (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(count)
     ]
     for i, (begin, end) in enumerate(events):
+        if setup is not None:  # untimed work between the calls: done before the start event
+            setup(first_rep + i)
+            torch.cuda.synchronize()
         begin.record()
         fn(first_rep + i)
         end.record()

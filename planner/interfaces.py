@@ -43,6 +43,8 @@ class EmbeddingOp:
     unique rows touched). ``zipf_exponent`` is 0 for uniform access. ``cache_share`` is the fraction of
     the device's cache (and address-translation reach) the table's rows keep between its own lookups: 1
     for a table alone (a benchmark), less in a step whose other tables compete for the same cache.
+    ``evicted_bytes`` (backward) is the other data a step touches between the table's forward and this
+    update (its dense work and other tables): 0 for an update right after its forward.
     """
 
     rows: int
@@ -54,6 +56,7 @@ class EmbeddingOp:
     optimizer: str = "sgd"
     zipf_exponent: float = 0.0
     cache_share: float = 1.0
+    evicted_bytes: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ TRUTH: dict[str, dict[str, float]] = {
                "fixed_s": 3e-6, "optimizer_fixed_s": 30e-6, "optimizer_launch_s": 6e-6,
                "low_precision_rate": 0.6},
     "embedding": {"fixed_s": 25e-6, "backward_fixed_s": 40e-6, "step_call_s": 150e-6,
-                  "miss_overhead_bytes": 150.0, "backward_value_passes": 6.0},
+                  "miss_overhead_bytes": 150.0, "backward_value_passes": 6.0, "evicted_row_bytes": 10000.0},
     "interaction": {"batched_efficiency_fp32": 0.05, "fixed_s": 8e-6},
     "overhead": {"host_overhead_s": 6e-6, "backward_start_s": 40e-6, "cold_dispatch_share": 0.2},
     "collective": {"allreduce_intra_fraction": 0.3, "alltoall_intra_fraction": 0.5, "latency_intra_s": 80e-6,
@@ -118,6 +118,12 @@ def _raw_cases() -> list[tuple]:
     # bf16 element-wise adds, in cache and beyond it: low_precision_rate (last too)
     for size in (256 * 1024, 16 * 1024 ** 2, 64 * 1024 ** 2):
         out.append(("memory", "elementwise", {"bytes": size, "bytes_moved": 3 * size}, "bf16"))
+    # updates after 64 MiB of other data passed the cache: evicted_row_bytes (last too)
+    for rows, dim, optimizer in ((100_000, 64, "sgd"), (1_000_000, 64, "sgd"), (1_000_000, 64, "adagrad"),
+                                 (1_000_000, 16, "sgd"), (10_000_000, 16, "rowwise_adagrad")):
+        out.append(("embedding", "embedding_bag_backward_update",
+                    {"rows": rows, "dim": dim, "pooling": 10, "batch": 2048, "distribution": "uniform",
+                     "zipf_exponent": 0.0, "optimizer": optimizer, "evict_bytes": 64 * 1024 ** 2}))
     # chains without autograd, cycled minus warm: cold_dispatch_share (last too)
     for ops in (384, 768):
         out.append(("memory", "launch_overhead", {"ops": ops, "kinds": 24, "autograd": False}))

@@ -577,7 +577,8 @@ def test_vectorised_embedding_times_equal_the_per_op_formula(name):
                                  ("backward", "rowwise_adagrad")):
             footprint = None if dim == 8 else rows / 3
             share = 0.4 if zipf else 1.0
-            ops.append((rows, dim, pooling, batch, elem, phase, optimizer, zipf, footprint, share))
+            evicted = 48e6 if phase == "backward" and batch == 8192 else 0.0
+            ops.append((rows, dim, pooling, batch, elem, phase, optimizer, zipf, footprint, share, evicted))
     vector = embedding_times(p, fig, embedding_batch(fig, ops))
     scalar = np.array([embedding_time_s(p, fig, *op)[0] for op in ops])
     assert np.allclose(vector, scalar, rtol=1e-12, atol=0.0)
@@ -713,3 +714,46 @@ def test_a_cpu_step_adds_only_the_cold_share_of_the_host_overhead_to_embedding_u
     same.begin("t", "embedding_bwd_update")
     same.op(bwd)
     assert same._open.host_s == [default.predict(bwd).launches * default.host_overhead_s()]
+
+
+def test_an_update_after_other_data_passed_the_cache_pays_for_its_evicted_rows():
+    """Eviction between a table's forward and its update: no cost without other data, more the more data
+    passes (up to all rows cold), a small hot table pays once per distinct row, not per lookup, and the
+    step model gives each table the other data of its step."""
+    from planner.cost.embedding import embedding_time_s, held_fraction
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = dict(default_parameters(profile)["embedding"], evicted_row_bytes=10_000.0)
+    cache = fig.cache_bytes
+    assert held_fraction(fig, 1e6, 0.0) == 1.0
+    assert held_fraction(fig, 4 * cache, 0.0) == pytest.approx(0.25)
+    assert held_fraction(fig, 1e6, cache) == pytest.approx(math.exp(-1.0))
+
+    def update(rows: int, pooling: float, evicted: float) -> float:
+        return embedding_time_s(p, fig, rows, 64, pooling, 4096, 4, "backward", "sgd",
+                                evicted_bytes=evicted)[0]
+
+    big = [update(1_000_000, 4, e) for e in (0.0, 8e6, 32e6, 128e6, 1e9)]
+    assert big == sorted(big) and big[-1] > 1.5 * big[0]
+    bw = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    lookups = 4096 * 4
+    # fully evicted: every lookup of a table far beyond the cache is a cold miss
+    assert big[-1] - big[0] == pytest.approx(lookups * 10_000.0 / bw, rel=0.05)
+    # a 500-row table looked up 82k times: its 500 rows miss once each, later touches hit
+    small = update(500, 20, 1e9) - update(500, 20, 0.0)
+    assert small == pytest.approx(500 * 10_000.0 / bw, rel=0.05)
+
+
+def test_a_step_gives_each_table_the_other_data_touched_between_its_forward_and_update():
+    from planner.cost.embedding import evicted_between, row_bytes, unique_rows
+    from planner.cost.params import device_figures
+
+    fig = device_figures(load_profile("cpu-generic"))
+    tables = [(1_000_000.0, 64, 4, 8192.0, 0.0), (1_000.0, 16, 4, 8192.0, 0.0)]
+    first, second = evicted_between(fig, tables, other_bytes=5e6)
+    read = [unique_rows(int(r), lk, s) * row_bytes(d, e, fig.access_bytes) for r, d, e, lk, s in tables]
+    assert first == pytest.approx(5e6 + read[1])
+    assert second == pytest.approx(5e6 + read[0])

@@ -150,6 +150,21 @@ def test_measure_stops_when_stable_and_rotates_inputs():
     assert not is_stable([1.0, 1.0, 2.0, 2.0], 0.01)
 
 
+def test_measure_runs_setup_before_every_call_untimed():
+    import time
+
+    order = []
+
+    def setup(rep: int) -> None:
+        order.append(("setup", rep))
+        time.sleep(0.02)
+
+    policy = TimingPolicy(warmup=1, min_reps=3, max_reps=3, max_time_s=5.0, rel_tol=10.0)
+    timing = measure(lambda rep: order.append(("call", rep)), "cpu", policy, setup=setup)
+    assert order == [(kind, rep) for rep in range(4) for kind in ("setup", "call")]
+    assert timing.reps == 3 and timing.median_s < 0.01  # the 20 ms set-up is not in the time
+
+
 def test_measure_warm_up_stops_after_warmup_max_s_but_makes_one_call():
     import time
 

@@ -44,6 +44,26 @@ def test_embedding_forward_and_backward_update(ctx):
         assert "forward_median_s" in extra
 
 
+def test_cases_rotate_enough_batches_to_cover_the_table_as_training_does(ctx):
+    from kernels.embedding_bag import MAX_ROTATION, rotation
+
+    assert rotation(1000, 4096) == 4  # a small table: the bench's usual few batches cover it
+    assert rotation(100_000, 1024) == MAX_ROTATION  # a large one: as many as allowed
+    assert rotation(5_000, 1000, least=2) == 10  # twice over the rows
+    assert rotation(10**9, 10**6) == 4  # ids beyond the budget: no more than the least
+    rec = _ok(run_case(specs._emb(20_000, 8, 4, 64)[0], ctx))
+    assert rec["extra"]["rotating_batches"] == rotation(20_000, 256, 1, ctx.rotate)
+
+
+def test_an_evicted_case_times_the_update_alone_after_other_data(ctx):
+    cases = specs._emb(5000, 8, 4, 64, optimizers=("sgd", "adagrad"), evict=1 << 20)
+    assert [c.kernel for c in cases] == ["embedding_bag_backward_update"] * 2  # no forward case
+    for case in cases:
+        assert case.params["evict_bytes"] == 1 << 20
+        rec = _ok(run_case(case, ctx))
+        assert "fwd_bwd_update_median_s" not in rec["extra"] and "rewritten" in rec["extra"]["method"]
+
+
 def test_a_multi_table_case_updates_every_table_in_one_call(ctx):
     """K tables: one backward() and one step() over all of them, the case's timing for the whole call."""
     (case,) = specs._emb(2000, 8, 2, 64, optimizers=("adagrad",), tables=3)

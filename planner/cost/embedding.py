@@ -33,6 +33,22 @@ passes over it). How it reaches the table depends on the optimizer, as in PyTorc
   miss cost of its rows); each of the optimizer's element-wise ops makes one more pass over the ``U``
   touched values.
 
+The update rewrites rows its forward read a moment before; the long-run hit above is for rows cached
+from earlier steps. A step's dense work, and its other tables, touch ``evicted_bytes`` of other data
+between a table's forward and its update; of the ``S = U x row_bytes`` bytes the forward read, the
+last-level cache (its datasheet size ``C``, not a fitted share: the survival of a line depends on the whole
+cache) still holds ``held = min(1, C / S) x exp(-evicted_bytes / C)``: at most a cache's worth of them,
+each surviving the other data as under random replacement (a shared, not strictly LRU cache; a sharp LRU
+threshold let the fit place the cache between the bench's eviction and a step's).
+A row evicted so misses at its first touch in the update; its later touches in the same update (SGD's
+one read-modify-write per lookup) hit at the long-run rate. Each such miss costs ``evicted_row_bytes``
+(bytes-equivalent at memory bandwidth)::
+
+    misses = (1 - held) * (U + (updated - U) * (1 - hit)),   extra_s = misses * evicted_row_bytes / bw
+
+A bench case that times the update right after its forward has ``evicted_bytes`` 0, so ``held`` is 1
+and the term vanishes; the bench's evicted cases (``params.evict_bytes``) measure it.
+
 On CPUs a buffer of at least ``FRESH_MAPPING_BYTES`` (glibc's largest mmap threshold, 32 MiB) is mapped
 fresh on every allocation and freed on release, so its first touch pays one page fault (kernel zeroing
 included) per 4 KiB page: ``page_fault_s`` per page of each such per-step gradient buffer (the per-lookup
@@ -143,6 +159,12 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "(key, position) pair per merge level, i.e. 2 x 8 B per key per log2 level (assumed; radix sorts "
             "on GPUs make fewer passes, which the fit absorbs)",
             1e-3, 1e4, "bytes-equivalent per key per log2(keys) level"),
+        "evicted_row_bytes": ParamSpec(
+            "evicted_row_bytes", float(efficiency.embedding_access_bytes),
+            "one more access unit (efficiency.embedding_access_bytes) per updated row whose lines were "
+            "evicted since its forward, as miss_overhead_bytes (assumed); fitted on the bench's evicted "
+            "cases (random row read-modify-writes that wait on memory)",
+            1e-3, 1e6, "bytes-equivalent per updated row evicted since its forward"),
         "page_fault_s": page_fault_spec(),
         "translation_entries": ParamSpec(
             "translation_entries", 2048.0,
@@ -238,6 +260,15 @@ def translation_hit_fraction(p: Mapping[str, float], kind: str, rows: float, rby
     return hit_fraction(float(rows), covered, zipf_exponent)
 
 
+def held_fraction(fig: DeviceFigures, read_bytes: float, evicted_bytes: float) -> float:
+    """Fraction of the ``read_bytes`` a table's forward read that the last-level cache still holds after
+    ``evicted_bytes`` of other data: ``min(1, C / read) x exp(-evicted / C)`` (see the module docstring)."""
+    cache = float(fig.cache_bytes)
+    if cache <= 0:
+        return 0.0
+    return min(1.0, cache / max(read_bytes, 1.0)) * math.exp(-max(evicted_bytes, 0.0) / cache)
+
+
 def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
     """Bytes one row costs at the memory system's access granularity."""
     return ceil_div(dim * elem_bytes, access_bytes) * access_bytes
@@ -246,13 +277,14 @@ def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
 def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim: int, pooling: float,
                      batch: int, elem_bytes: int, phase: str, optimizer: str = "sgd",
                      zipf_exponent: float = 0.0, footprint_rows: float | None = None,
-                     cache_share: float = 1.0) -> tuple[float, dict[str, float]]:
+                     cache_share: float = 1.0, evicted_bytes: float = 0.0) -> tuple[float, dict[str, float]]:
     """Time of one embedding-bag op in seconds, and its parts (fixed, cache, memory, overhead).
 
     ``footprint_rows`` is the number of distinct rows the access stream touches over many steps (default
     ``rows``: training draws new batches); a benchmark rotating a few batches touches fewer.
     ``cache_share`` scales the cache and the translation reach the table has to itself (see
-    :func:`cache_shares`).
+    :func:`cache_shares`). ``evicted_bytes`` (backward) is the other data touched between the table's
+    forward and this update (see the module docstring).
     """
     lookups = batch * pooling
     rbytes = row_bytes(dim, elem_bytes, fig.access_bytes)
@@ -282,8 +314,11 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         updated = touched if coalesces else lookups  # SGD: one row read-modify-write per lookup
         update_bytes = updated * (units * rbytes + scalar_state)
         row_work = updated * p.get(f"update_row_bytes_{optimizer}", 0.0)
+        gone = 1.0 - held_fraction(fig, touched * rbytes, evicted_bytes)
+        misses = gone * (touched + (updated - touched) * (1.0 - hit))
         rows_s = (update_bytes * row_cost + row_work
-                  + updated * passes * ((1.0 - hit) * p["miss_overhead_bytes"] + walk)) / bandwidth
+                  + updated * passes * ((1.0 - hit) * p["miss_overhead_bytes"] + walk)
+                  + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
         update_passes = max(launches - BACKWARD_BASE_LAUNCHES, 0)
         grad_bytes = (batch * value_bytes
                       + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
@@ -299,6 +334,17 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
     total = fixed + rows_s + overhead_s + stream_s + fault_s
     return total, {"fixed_s": fixed, "rows_s": rows_s, "lookup_overhead_s": overhead_s,
                    "stream_s": stream_s, "page_fault_s": fault_s, "hit_fraction": hit}
+
+
+def evicted_between(fig: DeviceFigures, tables: list[tuple[float, int, int, float, float]],
+                    other_bytes: float = 0.0) -> list[float]:
+    """Bytes of other data a step touches between each table's forward and its update, from ``(rows, dim,
+    elem_bytes, lookups, zipf_exponent)`` per table: ``other_bytes`` of dense working data and the rows the
+    other tables' forwards read (their distinct rows at the access granularity)."""
+    read = [unique_rows(int(rows), float(lookups), float(s))
+            * row_bytes(int(dim), int(elem), fig.access_bytes) for rows, dim, elem, lookups, s in tables]
+    total = float(sum(read))
+    return [max(float(other_bytes), 0.0) + total - own for own in read]
 
 
 def cache_shares(p: Mapping[str, float], fig: DeviceFigures, tables: list[tuple[float, int, int, float]],
@@ -380,16 +426,18 @@ class EmbeddingBatch:
     optimizers: tuple[str, ...]  # the distinct optimizers; ``opt_index`` points into them
     opt_index: np.ndarray
     zipf_groups: tuple[tuple[float, np.ndarray], ...]  # (exponent, indices of the ops with it), s > 0
+    evicted: np.ndarray  # other data touched between a table's forward and its update (bytes)
 
 
 #: One op's parameter-independent inputs: rows, dim, pooling, batch, elem_bytes, phase, optimizer,
-#: zipf_exponent, footprint_rows, cache_share (the arguments of :func:`embedding_time_s`).
-BatchOp = tuple[int, int, float, int, int, str, str, float, "float | None", float]
+#: zipf_exponent, footprint_rows, cache_share, evicted_bytes (the arguments of :func:`embedding_time_s`).
+BatchOp = tuple[int, int, float, int, int, str, str, float, "float | None", float, float]
 
 
 def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
     """Pack ``(rows, dim, pooling, batch, elem_bytes, phase, optimizer, zipf_exponent, footprint_rows,
-    cache_share)`` per op (the arguments of :func:`embedding_time_s`) for :func:`embedding_times`."""
+    cache_share, evicted_bytes)`` per op (the arguments of :func:`embedding_time_s`) for
+    :func:`embedding_times`."""
     rows = np.array([float(o[0]) for o in ops])
     dim = np.array([float(o[1]) for o in ops])
     pooling = np.array([float(o[2]) for o in ops])
@@ -399,6 +447,7 @@ def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
     rbytes = np.array([float(row_bytes(int(o[1]), int(o[4]), fig.access_bytes)) for o in ops])
     footprint = np.array([float(o[0] if o[8] is None else min(o[0], max(o[8], 1.0))) for o in ops])
     share = np.array([min(max(float(o[9]), 0.0), 1.0) for o in ops])
+    evicted = np.array([float(o[10]) if len(o) > 10 else 0.0 for o in ops])
     zipf = np.array([float(o[7]) for o in ops])
     forward = np.array([o[5] == "forward" for o in ops])
     optimizer = tuple("none" if o[5] == "forward" else str(o[6]) for o in ops)
@@ -416,7 +465,7 @@ def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
     groups = tuple((float(v), np.flatnonzero(zipf == v)) for v in np.unique(zipf[zipf > 0]))
     return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, touched,
                           h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
-                          opt_index, groups)
+                          opt_index, groups, evicted)
 
 
 @lru_cache(maxsize=64)
@@ -476,8 +525,14 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
     row_work_per = np.array([p.get(f"update_row_bytes_{o}", 0.0) for o in b.optimizers])[b.opt_index]
     value_bytes = b.dim * b.elem
     updated = np.where(coalesces, b.touched, lookups)
+    if fig.cache_bytes > 0:
+        held = (np.minimum(1.0, fig.cache_bytes / np.maximum(b.touched * b.rbytes, 1.0))
+                * np.exp(-np.maximum(b.evicted, 0.0) / fig.cache_bytes))
+    else:
+        held = np.zeros_like(b.evicted)
+    misses = (1.0 - held) * (b.touched + (updated - b.touched) * (1.0 - hit))
     rows_s = (updated * (units * b.rbytes + scalar_state) * row_cost + updated * row_work_per
-              + updated * passes * miss) / bandwidth
+              + updated * passes * miss + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
     update_passes = np.maximum(launches - BACKWARD_BASE_LAUNCHES, 0.0)
     grad_bytes = (b.batch * value_bytes + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
                   + 2.0 * b.touched * value_bytes * (1.0 + update_passes))

@@ -169,7 +169,8 @@ class AnalyticCostModel:
     def _embedding(self, op: EmbeddingOp) -> Estimate:
         total, parts = embedding.embedding_time_s(
             self.params["embedding"], self.figures, op.rows, op.dim, op.pooling, op.batch, op.elem_bytes,
-            op.phase, op.optimizer, op.zipf_exponent, cache_share=op.cache_share)
+            op.phase, op.optimizer, op.zipf_exponent, cache_share=op.cache_share,
+            evicted_bytes=op.evicted_bytes)
         # on a CPU the bench times a backward + update through autograd and the optimizer's Python loop
         return Estimate(total, self.sigma["embedding"], embedding.launches_for(op.phase, op.optimizer),
                         "embedding", parts, host_in_bench=self.serial_host and op.phase != "forward")
@@ -180,6 +181,13 @@ class AnalyticCostModel:
         tables = [(float(op.rows), int(op.dim), int(op.elem_bytes), float(op.batch * op.pooling))
                   for op in ops]
         return embedding.cache_shares(self.params["embedding"], self.figures, tables, other_bytes)
+
+    def embedding_evicted_bytes(self, ops: list[EmbeddingOp], other_bytes: float = 0.0) -> list[float]:
+        """Bytes a step touches between each table's forward and its update (one op per table of ``ops``),
+        with ``other_bytes`` of dense working data (see :func:`embedding.evicted_between`)."""
+        tables = [(float(op.rows), int(op.dim), int(op.elem_bytes), float(op.batch * op.pooling),
+                   float(op.zipf_exponent)) for op in ops]
+        return embedding.evicted_between(self.figures, tables, other_bytes)
 
     def _interaction(self, op: InteractionOp) -> Estimate:
         total, parts = interaction.dot_interaction_time_s(

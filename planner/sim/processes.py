@@ -233,10 +233,14 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
     if shares_of is not None and shard_op_lists:  # the tables share the cache with each other and the dense
         if "dense_bytes" not in cache:  # the same on every rank of the plan
             cache["dense_bytes"] = memory.dense_working_bytes(workload, devices, batch)
-        shares = shares_of([f[0] for f, _ in shard_op_lists], cache["dense_bytes"])
-        shard_op_lists = [([replace(f[0], cache_share=share), *f[1:]], [replace(bw[0], cache_share=share),
-                                                                         *bw[1:]])
-                          for (f, bw), share in zip(shard_op_lists, shares, strict=True)]
+        forwards = [f[0] for f, _ in shard_op_lists]
+        shares = shares_of(forwards, cache["dense_bytes"])
+        evicted_of = getattr(cost, "embedding_evicted_bytes", None)
+        evicted = (evicted_of(forwards, cache["dense_bytes"]) if evicted_of is not None
+                   else [0.0] * len(forwards))
+        shard_op_lists = [([replace(f[0], cache_share=share), *f[1:]],
+                           [replace(bw[0], cache_share=share, evicted_bytes=gone), *bw[1:]])
+                          for (f, bw), share, gone in zip(shard_op_lists, shares, evicted, strict=True)]
     for shard, (f, bw) in zip(dclass.shards, shard_op_lists, strict=True):
         fwd_ops.extend(f)
         if shard.kind == "data":
