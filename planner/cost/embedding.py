@@ -33,21 +33,25 @@ passes over it). How it reaches the table depends on the optimizer, as in PyTorc
   miss cost of its rows); each of the optimizer's element-wise ops makes one more pass over the ``U``
   touched values.
 
-The update rewrites rows its forward read a moment before; the long-run hit above is for rows cached
-from earlier steps. A step's dense work, and its other tables, touch ``evicted_bytes`` of other data
-between a table's forward and its update; of the ``S = U x row_bytes`` bytes the forward read, the
-last-level cache (its datasheet size ``C``, not a fitted share: the survival of a line depends on the whole
-cache) still holds ``held = min(1, C / S) x exp(-evicted_bytes / C)``: at most a cache's worth of them,
-each surviving the other data as under random replacement (a shared, not strictly LRU cache; a sharp LRU
-threshold let the fit place the cache between the bench's eviction and a step's).
-A row evicted so misses at its first touch in the update; its later touches in the same update (SGD's
-one read-modify-write per lookup) hit at the long-run rate. Each such miss costs ``evicted_row_bytes``
-(bytes-equivalent at memory bandwidth)::
+The update rewrites rows its forward read a moment before, so it does not see the long-run hit above
+(rows cached from earlier steps) but what is left of the forward's rows. A step's dense work, and its
+other tables, touch ``evicted_bytes`` of other data between a table's forward and its update; of the
+``S = U x row_bytes`` bytes the forward read, the last-level cache (its datasheet size ``C``, not a fitted
+share: the survival of a line depends on the whole cache) still holds ``held = min(1, C / S) x
+exp(-evicted_bytes / C)``: at most a cache's worth of them, each surviving the other data as under random
+replacement (a shared, not strictly LRU cache; a sharp LRU threshold let the fit place the cache between
+the bench's eviction and a step's). A row neither held nor kept by the long-run cache misses at its first
+touch in the update; its later touches in the same update (SGD's one read-modify-write per lookup) hit.
+The update's accesses then hit at ``hit_u`` (which prices its row bytes and ``miss_overhead_bytes`` as
+above), and each miss also pays ``evicted_row_bytes`` (bytes-equivalent at memory bandwidth: a scattered
+read-modify-write that waits on memory)::
 
-    misses = (1 - held) * (U + (updated - U) * (1 - hit)),   extra_s = misses * evicted_row_bytes / bw
+    misses = U * (1 - held) * (1 - hit),   hit_u = 1 - misses / updated
+    extra_s = misses * evicted_row_bytes / (memory_bandwidth * bandwidth_fraction)
 
 A bench case that times the update right after its forward has ``evicted_bytes`` 0, so ``held`` is 1
-and the term vanishes; the bench's evicted cases (``params.evict_bytes``) measure it.
+(unless the forward read more than the cache) and its update hits; the bench's evicted cases
+(``params.evict_bytes``) measure the misses.
 
 On CPUs a buffer of at least ``FRESH_MAPPING_BYTES`` (glibc's largest mmap threshold, 32 MiB) is mapped
 fresh on every allocation and freed on release, so its first touch pays one page fault (kernel zeroing
@@ -314,8 +318,10 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         updated = touched if coalesces else lookups  # SGD: one row read-modify-write per lookup
         update_bytes = updated * (units * rbytes + scalar_state)
         row_work = updated * p.get(f"update_row_bytes_{optimizer}", 0.0)
-        gone = 1.0 - held_fraction(fig, touched * rbytes, evicted_bytes)
-        misses = gone * (touched + (updated - touched) * (1.0 - hit))
+        # the forward's rows still held hit; the others at the long-run rate; repeats within the update hit
+        misses = touched * (1.0 - held_fraction(fig, touched * rbytes, evicted_bytes)) * (1.0 - hit)
+        hit = 1.0 - misses / max(updated, 1.0)
+        row_cost = memory_rate_bytes(p, hit)
         rows_s = (update_bytes * row_cost + row_work
                   + updated * passes * ((1.0 - hit) * p["miss_overhead_bytes"] + walk)
                   + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
@@ -530,9 +536,12 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
                 * np.exp(-np.maximum(b.evicted, 0.0) / fig.cache_bytes))
     else:
         held = np.zeros_like(b.evicted)
-    misses = (1.0 - held) * (b.touched + (updated - b.touched) * (1.0 - hit))
-    rows_s = (updated * (units * b.rbytes + scalar_state) * row_cost + updated * row_work_per
-              + updated * passes * miss + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
+    misses = b.touched * (1.0 - held) * (1.0 - hit)
+    hit_b = 1.0 - misses / np.maximum(updated, 1.0)
+    miss_b = (1.0 - hit_b) * p["miss_overhead_bytes"] + walk
+    rows_s = (updated * (units * b.rbytes + scalar_state) * memory_rate_bytes(p, hit_b)
+              + updated * row_work_per
+              + updated * passes * miss_b + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
     update_passes = np.maximum(launches - BACKWARD_BASE_LAUNCHES, 0.0)
     grad_bytes = (b.batch * value_bytes + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
                   + 2.0 * b.touched * value_bytes * (1.0 + update_passes))
