@@ -307,8 +307,9 @@ def simulate(workload: Workload, profile: HardwareProfile, devices: int, *, shar
         workload: the DLRM job.
         profile: the hardware profile (its cost model is built once and cached unless ``cost_model``).
         devices: number of devices (ranks), 1 to 1,000,000.
-        sharding: ``auto`` (greedy cost-balanced plan, or row-wise where simulation finds it faster),
-            ``table``, ``row``, ``column`` or ``data``.
+        sharding: ``auto`` (greedy cost-balanced plan, or row-wise where simulation finds it faster;
+            table-wise or row-wise when the greedy plan does not fit and they do), ``table``, ``row``,
+            ``column`` or ``data``.
         steps: simulated steps (the result's distribution is over them).
         seed: seeds the per-op variability.
         batch_size: global batch (default the workload's).
@@ -341,6 +342,16 @@ def simulate(workload: Workload, profile: HardwareProfile, devices: int, *, shar
         return (not fits, float(np.median(run.times)))
 
     best = min(runs, key=rank)
+    if sharding == "auto" and rank(best)[0]:
+        # the greedy plan's own memory estimate let it through but the full memory model does not: try
+        # the other placements (table-wise may put the largest tables in host memory) before giving up
+        tried = {run.plan.kind for run in runs}
+        for kind in ("table", "row"):
+            other = plan_sharding(workload, profile, devices, cost, kind, batch)
+            if other.kind not in tried:
+                tried.add(other.kind)
+                runs.append(_simulate_plan(other, workload, profile, cost, devices, batch, steps, seed))
+        best = min(runs, key=rank)
     use, peak_hbm, peak_host, total = _memory_of(best.plan, workload, profile, devices, batch)
     fits, reason = _fits(best.plan, peak_hbm, peak_host, profile)
     times = best.times
@@ -355,7 +366,7 @@ def simulate(workload: Workload, profile: HardwareProfile, devices: int, *, shar
         binding = max((("compute", compute), ("communication", comm), ("host", host)), key=lambda x: x[1])[0]
     summary = best.plan.summary()
     if sharding == "auto" and devices > 1:
-        summary["kind"] = f"auto:{'row' if best.plan.kind == 'row' else 'greedy'}"
+        summary["kind"] = f"auto:{best.plan.kind if best.plan.kind in ('row', 'table') else 'greedy'}"
     return SimulationResult(
         workload=workload.name, hardware=profile.name, devices=devices, batch_size=batch,
         local_batch_size=memory.local_batch(workload, devices, batch), steps=int(steps), seed=int(seed),
