@@ -86,12 +86,11 @@ def _emb(
     }
     if not 1 <= tables <= MAX_CASE_TABLES:
         raise ValueError(f"{tables} tables in one case: expected 1 to {MAX_CASE_TABLES}")
-    if tables > 1:
+    alone = {**({"tables": int(tables)} if tables > 1 else {}),
+             **({"evict_bytes": int(evict)} if evict > 0 else {})}
+    if alone:
         return [Case("embedding", "embedding_bag_backward_update", dtype,
-                     {**base, "optimizer": opt, "tables": int(tables)}) for opt in optimizers]
-    if evict > 0:
-        return [Case("embedding", "embedding_bag_backward_update", dtype,
-                     {**base, "optimizer": opt, "evict_bytes": int(evict)}) for opt in optimizers]
+                     {**base, "optimizer": opt, **alone}) for opt in optimizers]
     out = [Case("embedding", "embedding_bag_forward", dtype, {**base, "optimizer": "none"})]
     out += [
         Case("embedding", "embedding_bag_backward_update", dtype, {**base, "optimizer": opt})

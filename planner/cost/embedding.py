@@ -65,6 +65,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -264,13 +265,15 @@ def translation_hit_fraction(p: Mapping[str, float], kind: str, rows: float, rby
     return hit_fraction(float(rows), covered, zipf_exponent)
 
 
-def held_fraction(fig: DeviceFigures, read_bytes: float, evicted_bytes: float) -> float:
+def held_fraction(fig: DeviceFigures, read_bytes: Any, evicted_bytes: Any) -> Any:
     """Fraction of the ``read_bytes`` a table's forward read that the last-level cache still holds after
-    ``evicted_bytes`` of other data: ``min(1, C / read) x exp(-evicted / C)`` (see the module docstring)."""
+    ``evicted_bytes`` of other data: ``min(1, C / read) x exp(-evicted / C)`` (see the module docstring).
+    Takes floats or numpy arrays (the vectorised fit)."""
     cache = float(fig.cache_bytes)
     if cache <= 0:
-        return 0.0
-    return min(1.0, cache / max(read_bytes, 1.0)) * math.exp(-max(evicted_bytes, 0.0) / cache)
+        return np.zeros_like(np.asarray(evicted_bytes, dtype=float))
+    return (np.minimum(1.0, cache / np.maximum(read_bytes, 1.0))
+            * np.exp(-np.maximum(evicted_bytes, 0.0) / cache))
 
 
 def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
@@ -319,7 +322,7 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         update_bytes = updated * (units * rbytes + scalar_state)
         row_work = updated * p.get(f"update_row_bytes_{optimizer}", 0.0)
         # the forward's rows still held hit; the others at the long-run rate; repeats within the update hit
-        misses = touched * (1.0 - held_fraction(fig, touched * rbytes, evicted_bytes)) * (1.0 - hit)
+        misses = touched * (1.0 - float(held_fraction(fig, touched * rbytes, evicted_bytes))) * (1.0 - hit)
         hit = 1.0 - misses / max(updated, 1.0)
         row_cost = memory_rate_bytes(p, hit)
         rows_s = (update_bytes * row_cost + row_work
@@ -531,12 +534,7 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
     row_work_per = np.array([p.get(f"update_row_bytes_{o}", 0.0) for o in b.optimizers])[b.opt_index]
     value_bytes = b.dim * b.elem
     updated = np.where(coalesces, b.touched, lookups)
-    if fig.cache_bytes > 0:
-        held = (np.minimum(1.0, fig.cache_bytes / np.maximum(b.touched * b.rbytes, 1.0))
-                * np.exp(-np.maximum(b.evicted, 0.0) / fig.cache_bytes))
-    else:
-        held = np.zeros_like(b.evicted)
-    misses = b.touched * (1.0 - held) * (1.0 - hit)
+    misses = b.touched * (1.0 - held_fraction(fig, b.touched * b.rbytes, b.evicted)) * (1.0 - hit)
     hit_b = 1.0 - misses / np.maximum(updated, 1.0)
     miss_b = (1.0 - hit_b) * p["miss_overhead_bytes"] + walk
     rows_s = (updated * (units * b.rbytes + scalar_state) * memory_rate_bytes(p, hit_b)
