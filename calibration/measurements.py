@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kernels.records import MAX_CASE_TABLES, MAX_EVICT_BYTES
 from planner.errors import InputError
 from planner.io import load_json_file
 
@@ -49,6 +50,14 @@ KERNELS: dict[str, dict[str, dict[str, str]]] = {
 }
 _RECORD_KEYS = ("case_id", "suite", "kernel", "dtype", "params", "timing", "error")
 _FILE_KEYS = ("schema_version", "env", "args", "records", "progress")
+#: Optional parameters the fit reads, per suite and kernel: integers with their (least, most) value, or
+#: None for true/false.
+_OPTIONAL: dict[tuple[str, str], dict[str, tuple[int, int] | None]] = {
+    ("embedding", "embedding_bag_forward"): {"tables": (1, MAX_CASE_TABLES)},
+    ("embedding", "embedding_bag_backward_update"): {"tables": (1, MAX_CASE_TABLES),
+                                                     "evict_bytes": (1, MAX_EVICT_BYTES)},
+    ("memory", "launch_overhead"): {"kinds": (1, 10**6), "autograd": None},
+}
 #: Parameters that must be positive when present (sizes and counts).
 _POSITIVE = {"ops", "rows", "dim", "pooling", "batch", "in_features", "out_features", "features", "width",
              "bytes", "bytes_moved", "world_size", "ranks_per_node", "devices"}
@@ -138,10 +147,21 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, float) and math.isfinite(value) and value.is_integer()
 
 
-def _check_params(params: Any, spec: dict[str, str], file: str, where: str) -> dict[str, Any]:
+def _check_params(params: Any, spec: dict[str, str], file: str, where: str,
+                  optional: dict[str, tuple[int, int] | None] | None = None) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise InputError("must be a mapping", file=file, field=where)
     out = dict(params)
+    for key, bounds in (optional or {}).items():
+        if key not in params:
+            continue
+        value = params[key]
+        if bounds is None:
+            if not isinstance(value, bool):
+                raise InputError(f"must be true or false, got {value!r}", file=file, field=f"{where}.{key}")
+        elif not _is_int(value) or not bounds[0] <= int(value) <= bounds[1]:
+            raise InputError(f"must be an integer from {bounds[0]} to {bounds[1]}, got {value!r}", file=file,
+                             field=f"{where}.{key}")
     for key, kind in spec.items():
         if key not in params:
             raise InputError("required parameter is missing", file=file, field=f"{where}.{key}")
@@ -211,7 +231,8 @@ def check_record(raw: Any, file: str, index: int) -> Record:
     if raw["dtype"] not in DTYPES:
         raise InputError(f"unknown dtype {raw['dtype']!r} (known: {', '.join(DTYPES)})", file=file,
                          field=f"{where}.dtype")
-    params = _check_params(raw["params"], KERNELS[suite][kernel], file, f"{where}.params")
+    params = _check_params(raw["params"], KERNELS[suite][kernel], file, f"{where}.params",
+                           _OPTIONAL.get((suite, kernel), {}))
     error = raw["error"]
     if error is not None and not isinstance(error, str):
         raise InputError("must be text or null", file=file, field=f"{where}.error")

@@ -81,6 +81,9 @@ KERNELS: dict[str, dict[str, dict[str, tuple[type, ...]]]] = {
 LEGACY_CHAIN_KINDS = 6
 #: Most tables an embedding case runs in one backward and one optimizer step (``params.tables``).
 MAX_CASE_TABLES = 64
+#: Most other data an evicted embedding case may rewrite between a forward and its update
+#: (``params.evict_bytes``): 1 TiB, far beyond any cache.
+MAX_EVICT_BYTES = 1 << 40
 TIMING_KEYS = ("median_s", "p10_s", "p90_s", "reps")
 ENV_KEYS = (
     "device_name",
@@ -206,6 +209,12 @@ def validate_record(record: Any, where: str = "record") -> None:
         if isinstance(tables, bool) or not isinstance(tables, int) or not 1 <= tables <= MAX_CASE_TABLES:
             raise RecordSchemaError(f"expected an integer from 1 to {MAX_CASE_TABLES}, got {tables!r}",
                                     f"{where}.params.tables")
+    if suite == "embedding" and "evict_bytes" in params:
+        evict = params["evict_bytes"]
+        if (kernel != "embedding_bag_backward_update" or isinstance(evict, bool) or not isinstance(evict, int)
+                or not 1 <= evict <= MAX_EVICT_BYTES):
+            raise RecordSchemaError(f"expected an integer from 1 to {MAX_EVICT_BYTES} on a backward+update "
+                                    f"case, got {evict!r}", f"{where}.params.evict_bytes")
     if suite == "embedding" and params["distribution"] not in ("uniform", "zipf"):
         raise RecordSchemaError("expected uniform or zipf", f"{where}.params.distribution")
     if suite == "embedding" and params["optimizer"] not in OPTIMIZERS:

@@ -85,3 +85,22 @@ def test_corrupt_and_empty_files_exit_2(cli, tmp_path):
         path.write_text(content)
         result = cli("calibrate", path, "--out", tmp_path / "p.yaml")
         assert result.code == 2 and len(result.err.strip().splitlines()) == 1 and "bad.json" in result.err
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("key, value", [("evict_bytes", "abc"), ("evict_bytes", -5), ("evict_bytes", 1e30),
+                                        ("tables", "four"), ("tables", 65), ("kinds", 0),
+                                        ("autograd", "no")])
+def test_a_bad_optional_case_parameter_is_refused_in_one_line(cli, tmp_path, key, value):
+    path = make_measurements(tmp_path / "m.json")
+    doc = json.loads(path.read_text())
+    wanted = "launch_overhead" if key in ("kinds", "autograd") else "embedding_bag_backward_update"
+    index = next(i for i, r in enumerate(doc["records"]) if r["kernel"] == wanted)
+    doc["records"][index]["params"][key] = value
+    path.write_text(json.dumps(doc))
+    result = cli("calibrate", path, "--out", tmp_path / "p.yaml")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+    assert f"records[{index}].params.{key}" in result.err and str(path) in result.err
+    assert not (tmp_path / "p.yaml").exists()

@@ -265,3 +265,18 @@ def test_an_embedding_case_names_from_1_to_64_tables(tables):
     with pytest.raises(RecordSchemaError) as info:
         validate_record(bad)
     assert info.value.field == "record.params.tables"
+
+
+@pytest.mark.parametrize("evict", [0, -5, 2 ** 41, 1e30, 2.0, True, "abc"])
+def test_an_evicted_embedding_case_rewrites_a_positive_whole_number_of_bytes(evict):
+    params = {"rows": 10, "dim": 4, "pooling": 1, "batch": 2, "distribution": "uniform", "zipf_exponent": 0.0,
+              "optimizer": "sgd", "evict_bytes": 1 << 26}
+    validate_record(make_record("embedding", "embedding_bag_backward_update", "fp32", params, TIMING))
+    bad = make_record("embedding", "embedding_bag_backward_update", "fp32", params, TIMING)
+    bad["params"]["evict_bytes"] = evict
+    with pytest.raises(RecordSchemaError) as info:
+        validate_record(bad)
+    assert info.value.field == "record.params.evict_bytes"
+    with pytest.raises(RecordSchemaError):  # a forward case has no update to evict before
+        validate_record(make_record("embedding", "embedding_bag_forward", "fp32",
+                                    {**params, "optimizer": "none"}, TIMING))
