@@ -4,7 +4,10 @@ dense optimizer step, from 1 KB to 1 GB.
 ``params.bytes`` is the buffer size, ``params.bytes_moved`` the algorithmic bytes read plus written (see
 :func:`kernels.specs.memory_bytes_moved`); ``extra.bandwidth_bytes_per_s`` = bytes_moved / median time.
 Small buffers rotate over several copies (up to ``ROTATE_TARGET_BYTES`` in all) so successive calls do
-not hit the same cache lines.
+not hit the same cache lines. Every buffer, outputs included, is written once before timing: an output
+made with ``torch.empty`` is only mapped, and its first write pays a page fault per 4 KiB page inside the
+timed loop (a bf16 add into 16 fresh 4 MiB outputs ran 1.5 ms a call, against 0.45 ms into written
+ones), which a step does not pay: its allocator hands out memory already touched.
 
 ``launch_overhead`` measures the host's cost per launched op in training: a chain of ``params.ops`` tiny
 autograd ops on a 64-element tensor, cycling through ``params.kinds`` op kinds of a DLRM step in turn
@@ -38,7 +41,7 @@ from typing import Any
 from kernels.device import BenchContext, CaseFailed, bytes_per_elem, require_memory, torch_dtype
 from kernels.records import LEGACY_CHAIN_KINDS
 from kernels.specs import CHAIN_KINDS, Case
-from kernels.timing import measure
+from kernels.timing import measure, percentile
 
 ROTATE_TARGET_BYTES = 64 * 1024 * 1024
 
@@ -74,7 +77,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
         pinned = bool(p.get("pinned", False))
         require_memory(2 * k * size, dev)
         host = [torch.empty(numel, dtype=torch.float32, pin_memory=pinned).fill_(1.0) for _ in range(k)]
-        gpu = [torch.empty(numel, dtype=torch.float32, device=dev) for _ in range(k)]
+        gpu = [torch.zeros(numel, dtype=torch.float32, device=dev) for _ in range(k)]
         if kernel == "h2d":
 
             def op(rep: int) -> None:
@@ -88,7 +91,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     elif kernel == "copy":
         require_memory(2 * k * size, dev)
         src = [torch.ones(numel, dtype=torch.float32, device=dev) for _ in range(k)]
-        dst = [torch.empty(numel, dtype=torch.float32, device=dev) for _ in range(k)]
+        dst = [torch.zeros(numel, dtype=torch.float32, device=dev) for _ in range(k)]
 
         def op(rep: int) -> None:
             dst[rep % k].copy_(src[rep % k])
@@ -98,7 +101,7 @@ def run(case: Case, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
         count = max(1, size // bytes_per_elem(case.dtype))
         a = [torch.ones(count, dtype=dtype, device=dev) for _ in range(k)]
         b = [torch.ones(count, dtype=dtype, device=dev) for _ in range(k)]
-        c = [torch.empty(count, dtype=dtype, device=dev) for _ in range(k)]
+        c = [torch.zeros(count, dtype=dtype, device=dev) for _ in range(k)]
 
         def op(rep: int) -> None:
             i = rep % k
@@ -202,9 +205,15 @@ def _launch_overhead(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str,
 def _dispatch_chain(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str, Any], dict[str, Any]]:
     """Host seconds per op that code running cold costs: the chain run forward only without autograd
     (``params.autograd`` false), each kind in turn (as in a step) minus the same mix with each kind
-    :data:`kernels.specs.DISPATCH_CHAIN_REPEAT` times in a row (its code warm), both timed here, one
-    after the other. ``extra`` keeps both per-op medians. The difference is the code-cache part of the
-    host's per-launch cost (``overhead.cold_dispatch_share``); no graph is recorded or walked."""
+    :data:`kernels.specs.DISPATCH_CHAIN_REPEAT` times in a row (its code warm). The two layouts run in
+    alternation, one of each per repetition, and the case's figure is the median of the per-repetition
+    differences per op: the host's speed drifts over seconds (two layouts timed one after the other, a
+    window each, gave 0.05 and 2.1 us in two passes of one bench), and a pair a millisecond apart sees
+    the same host. ``extra`` keeps both layouts' per-op medians. The difference is the code-cache part
+    of the host's per-launch cost (``overhead.cold_dispatch_share``); no graph is recorded or walked."""
+    import statistics
+    import time
+
     import torch
 
     from kernels.specs import DISPATCH_CHAIN_REPEAT
@@ -213,25 +222,45 @@ def _dispatch_chain(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str, 
     x = torch.linspace(-0.5, 1.0, 64, device=dev).reshape(8, 8)
     steps, _leaves = _chain_steps(kinds, dev)
 
-    def layout(repeat: int) -> Any:
-        def chain(_rep: int) -> None:
-            with torch.no_grad():
-                y = x
-                for i in range(ops):
-                    y = steps[(i // repeat) % len(steps)](y)
-            if ctx.is_cuda:
-                torch.cuda.synchronize(dev)
+    def chain(repeat: int) -> float:
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            y = x
+            for i in range(ops):
+                y = steps[(i // repeat) % len(steps)](y)
+        if ctx.is_cuda:
+            torch.cuda.synchronize(dev)
+        return time.perf_counter() - t0
 
-        return chain
-
-    cycled = measure(layout(1), "cpu", ctx.policy, ctx.deadline)
-    warm = measure(layout(DISPATCH_CHAIN_REPEAT), "cpu", ctx.policy, ctx.deadline)
-    floor = 0.01 * cycled.median_s / ops  # noise can make the difference tiny or negative; keep it positive
-    median = max((cycled.median_s - warm.median_s) / ops, floor)
-    timing = {"median_s": median, "p10_s": min(max((cycled.p10_s - warm.median_s) / ops, floor), median),
-              "p90_s": max((cycled.p90_s - warm.median_s) / ops, median), "reps": cycled.reps}
+    policy = ctx.policy
+    for _ in range(max(policy.warmup, 1)):
+        chain(1), chain(DISPATCH_CHAIN_REPEAT)
+    cycled: list[float] = []
+    warm: list[float] = []
+    start = time.monotonic()
+    while True:
+        if len(cycled) % 2:  # alternate which layout goes first, so neither always follows the other
+            warm.append(chain(DISPATCH_CHAIN_REPEAT))
+            cycled.append(chain(1))
+        else:
+            cycled.append(chain(1))
+            warm.append(chain(DISPATCH_CHAIN_REPEAT))
+        now = time.monotonic()
+        enough = len(cycled) >= policy.min_reps and now - start >= policy.max_time_s
+        if len(cycled) >= policy.max_reps or enough:
+            break
+        if ctx.deadline is not None and now >= ctx.deadline:
+            break
+    diffs = sorted((c - w) / ops for c, w in zip(cycled, warm, strict=True))
+    cycled_per_op = statistics.median(cycled) / ops
+    floor = 0.01 * cycled_per_op  # noise can make the difference tiny or negative; keep it positive
+    median = max(statistics.median(diffs), floor)
+    timing = {"median_s": median, "p10_s": min(max(percentile(diffs, 10), floor), median),
+              "p90_s": max(percentile(diffs, 90), median), "reps": len(diffs)}
     return timing, {"launches": ops, "kinds": len(steps), "repeat": DISPATCH_CHAIN_REPEAT,
-                    "cycled_per_op_s": cycled.median_s / ops, "warm_per_op_s": warm.median_s / ops,
+                    "cycled_per_op_s": cycled_per_op, "warm_per_op_s": statistics.median(warm) / ops,
+                    "difference": True,
                     "method": "host perf_counter over a forward chain without autograd of tiny ops of "
                               f"{len(steps)} kinds in turn, minus the same with each kind "
-                              f"{DISPATCH_CHAIN_REPEAT} times in a row, per op"}
+                              f"{DISPATCH_CHAIN_REPEAT} times in a row run just before or after it, "
+                              "median of the paired differences per op"}

@@ -234,6 +234,29 @@ def test_folds_keep_a_case_measured_twice_together(tmp_path):
         assert held and not held & rest
 
 
+def test_folds_are_stratified_by_kernel(tmp_path):
+    """Every fold holds out about the same share of each kernel and dtype: never two of a kernel's five
+    sizes while another fold holds none of them."""
+    import collections
+
+    from calibration.crossval import _folds, _stratum
+    from calibration.fit import build_cases
+    from calibration.measurements import load_measurements
+
+    measured = load_measurements([str(make_measurements(tmp_path / "m.json"))])
+    for family, cases in build_cases(measured, device_figures(load_profile("cpu-generic"))).items():
+        if len(cases) < 5:
+            continue
+        folds = _folds(cases, 5, 0)
+        total = collections.Counter(_stratum(c.record.case_id) for c in cases)
+        for fold in folds:
+            held = collections.Counter(_stratum(cases[i].record.case_id) for i in fold)
+            for stratum, n in total.items():
+                assert n // 5 <= held[stratum] <= -(-n // 5), (family, stratum)
+        assert _folds(cases, 5, 0)[0].tolist() == folds[0].tolist()  # seeded: the same folds again
+    assert _stratum("collective/all_gather/fp32/bytes=1024") == "all_gather/fp32"
+
+
 def test_repeat_spread_compares_a_case_across_files_or_else_across_its_passes():
     from calibration.crossval import repeat_spread
 
@@ -336,3 +359,26 @@ def test_a_multi_table_case_is_predicted_as_its_tables_plus_one_call():
     assert eight.predict(params)[0] == pytest.approx(8 * single + call, rel=1e-12)
     vector = np.exp(_log_predictions([one, eight], params))
     assert vector == pytest.approx([single + call, 8 * single + call], rel=1e-9)
+
+
+def test_the_rescaled_start_scales_rates_and_costs_but_not_the_page_fault(tmp_path):
+    """A family measured 100x slower than its datasheet start gets rates 100x lower and costs 100x
+    higher as a start point; the kernel's cost per page fault is not the family's and keeps its value."""
+    from calibration.fit import _log_predictions, _rescaled_start, build_cases
+    from calibration.measurements import load_measurements
+    from planner.cost.registry import FAMILIES, resolved_parameters
+
+    profile = load_profile("cpu-generic")
+    measured = load_measurements([str(make_measurements(tmp_path / "m.json"))])
+    cases = build_cases(measured, device_figures(profile))["collective"]
+    start, _, _ = resolved_parameters(profile)
+    specs = FAMILIES["collective"].param_specs(profile.efficiency)
+    measured_log = np.median([np.log(c.measured_s) for c in cases])
+    ratio = float(np.exp(measured_log - np.median(_log_predictions(cases, start))))
+    out = _rescaled_start(cases, start, "collective", specs)["collective"]
+    given = start["collective"]
+    assert out["page_fault_s"] == given["page_fault_s"]
+    assert out["latency_intra_s"] == pytest.approx(
+        min(given["latency_intra_s"] * ratio, specs["latency_intra_s"].upper))
+    assert out["allreduce_intra_fraction"] == pytest.approx(
+        max(given["allreduce_intra_fraction"] / ratio, specs["allreduce_intra_fraction"].lower))

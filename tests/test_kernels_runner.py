@@ -26,6 +26,18 @@ def test_merge_keeps_the_faster_pass_and_every_median():
     assert slower["extra"]["pass_medians_s"] == [2e-3, 1.5e-3, 3e-3] and slower["extra"]["passes"] == 3
 
 
+def test_a_difference_of_two_timings_keeps_the_median_of_its_passes():
+    """A cold-dispatch chain's figure is slowed on both of its sides: no pass is the better one."""
+    first, second = _record(2e-6, difference=True), _record(4e-7, difference=True)
+    merged = merge_passes(first, second, 2)
+    assert merged["timing"]["median_s"] == pytest.approx(1.2e-6)
+    assert merged["timing"]["p10_s"] == pytest.approx(3.6e-7)
+    assert merged["timing"]["p90_s"] == pytest.approx(2.2e-6)
+    assert merged["extra"]["pass_medians_s"] == [2e-6, 4e-7] and merged["extra"]["passes"] == 2
+    third = merge_passes(merged, _record(1.5e-6, difference=True), 3)
+    assert third["timing"]["median_s"] == pytest.approx(1.5e-6)  # the median of the three
+
+
 def test_a_failed_later_pass_keeps_the_first():
     params = {"bytes": 1024, "bytes_moved": 2048}
     failed = make_record("memory", "copy", "fp32", params, None, "out of memory", {})
