@@ -105,15 +105,14 @@ class CollectiveSetup:
 def _progress(doc: dict[str, Any], planned: list[Case], stopped: str | None) -> None:
     ids = {r["case_id"] for r in doc["records"]}
     finished = sum(1 for c in planned if c.case_id in ids)
-    passes_done = (doc.get("progress") or {}).get("passes_done")
+    kept = {k: v for k, v in (doc.get("progress") or {}).items() if k in ("passes_done", "later_passes_cut")}
     doc["progress"] = {
         "planned_cases": len(planned),
         "finished_cases": finished,
         "complete": finished == len(planned),
         "stopped": stopped,
     }
-    if passes_done is not None:
-        doc["progress"]["passes_done"] = passes_done
+    doc["progress"].update(kept)
 
 
 def _import_lazy_modules() -> None:
@@ -137,6 +136,7 @@ def run_cases(
     hooks: Hooks | None = None,
     collective: CollectiveSetup | None = None,
     passes: int = 1,
+    passes_deadline: float | None = None,
 ) -> dict[str, Any]:
     """Measure every case of ``cases`` not yet in ``doc["records"]``, appending and writing as it goes.
 
@@ -150,6 +150,9 @@ def run_cases(
         collective: how to run collective cases (default: spawn gloo processes).
         passes: measure every non-collective case this many times, one pass over all cases after
             another, and keep the fastest median (see :func:`merge_passes`).
+        passes_deadline: ``time.monotonic()`` instant after which the later passes start no new case;
+            the cases they did not reach keep their first pass's measurement (``extra.passes`` says how
+            many each had) and the run still counts as complete.
 
     Returns:
         The document; ``doc["progress"]`` says whether every planned case finished and why it stopped.
@@ -212,7 +215,8 @@ def run_cases(
         ):
             stopped = "budget"
         if stopped is None and passes > 1:
-            stopped = _later_passes(doc, cases, ctx, write, deadline, hooks, passes, total)
+            stopped = _later_passes(doc, cases, ctx, write, deadline, hooks, passes, total,
+                                    passes_deadline)
     except KeyboardInterrupt:
         _progress(doc, cases, "interrupted")
         write(doc)
@@ -252,8 +256,11 @@ def merge_passes(old: dict[str, Any], new: dict[str, Any], done: int) -> dict[st
 
 def _later_passes(doc: dict[str, Any], cases: list[Case], ctx: BenchContext,
                   write: Callable[[dict[str, Any]], None], deadline: float | None, hooks: Hooks,
-                  passes: int, total: int) -> str | None:
-    """Passes 2..``passes`` over the non-collective cases; returns ``"budget"`` if the deadline cut them."""
+                  passes: int, total: int, passes_deadline: float | None = None) -> str | None:
+    """Passes 2..``passes`` over the non-collective cases; returns ``"budget"`` if the deadline cut them.
+
+    Past ``passes_deadline`` they stop quietly (None): the run is complete, and
+    ``progress.later_passes_cut`` counts the cases left with fewer passes."""
     index = {r["case_id"]: k for k, r in enumerate(doc["records"])}
     for done in range(2, passes + 1):
         for case in cases:
@@ -265,6 +272,12 @@ def _later_passes(doc: dict[str, Any], cases: list[Case], ctx: BenchContext,
                 continue
             if deadline is not None and time.monotonic() >= deadline:
                 return "budget"
+            if passes_deadline is not None and time.monotonic() >= passes_deadline:
+                doc["progress"]["later_passes_cut"] = sum(
+                    1 for c in cases if c.suite != "collective" and c.case_id in index
+                    and doc["records"][index[c.case_id]]["error"] is None
+                    and int(doc["records"][index[c.case_id]]["extra"].get("passes", 1)) < passes)
+                return None
             if hooks.start:
                 hooks.start(case, total, total)
             doc["records"][k] = merge_passes(old, run_case(case, ctx), done)

@@ -61,3 +61,24 @@ def test_two_passes_over_real_cases(tmp_path):
         assert record["extra"]["passes"] == 2 and len(record["extra"]["pass_medians_s"]) == 2
         assert record["timing"]["median_s"] == min(record["extra"]["pass_medians_s"])
     assert len(writes) >= 5  # before, after each case of each pass, at the end
+
+
+def test_later_passes_stop_quietly_at_their_deadline():
+    """Past ``passes_deadline`` the second pass starts no new case: the run is complete, the cases it
+    did not reach keep their one measurement, and the progress block counts them."""
+    import time
+
+    from kernels import specs
+    from kernels.device import BenchContext
+    from kernels.records import new_document
+    from kernels.runner import run_cases
+    from kernels.timing import QUICK_POLICY
+
+    cases = [specs._mem("copy", 4096), specs._mem("elementwise", 4096)]
+    doc = run_cases(new_document({"device_kind": "cpu", "device_name": "test"}, {}), cases,
+                    BenchContext(device="cpu", policy=QUICK_POLICY), lambda d: None, passes=2,
+                    passes_deadline=time.monotonic())
+    progress = doc["progress"]
+    assert progress["complete"] and progress["stopped"] is None
+    assert progress["later_passes_cut"] == 2
+    assert [r["extra"].get("passes", 1) for r in doc["records"]] == [1, 1]
