@@ -41,7 +41,7 @@ from typing import Any
 from kernels.device import BenchContext, CaseFailed, bytes_per_elem, require_memory, torch_dtype
 from kernels.records import LEGACY_CHAIN_KINDS
 from kernels.specs import CHAIN_KINDS, Case
-from kernels.timing import measure, percentile
+from kernels.timing import measure, summarize
 
 ROTATE_TARGET_BYTES = 64 * 1024 * 1024
 
@@ -251,12 +251,12 @@ def _dispatch_chain(ops: int, kinds: int, ctx: BenchContext) -> tuple[dict[str, 
             break
         if ctx.deadline is not None and now >= ctx.deadline:
             break
-    diffs = sorted((c - w) / ops for c, w in zip(cycled, warm, strict=True))
+    paired = summarize([(c - w) / ops for c, w in zip(cycled, warm, strict=True)])
     cycled_per_op = statistics.median(cycled) / ops
     floor = 0.01 * cycled_per_op  # noise can make the difference tiny or negative; keep it positive
-    median = max(statistics.median(diffs), floor)
-    timing = {"median_s": median, "p10_s": min(max(percentile(diffs, 10), floor), median),
-              "p90_s": max(percentile(diffs, 90), median), "reps": len(diffs)}
+    median = max(paired.median_s, floor)
+    timing = {"median_s": median, "p10_s": min(max(paired.p10_s, floor), median),
+              "p90_s": max(paired.p90_s, median), "reps": paired.reps}
     return timing, {"launches": ops, "kinds": len(steps), "repeat": DISPATCH_CHAIN_REPEAT,
                     "cycled_per_op_s": cycled_per_op, "warm_per_op_s": statistics.median(warm) / ops,
                     "difference": True,

@@ -240,17 +240,16 @@ def merge_passes(old: dict[str, Any], new: dict[str, Any], done: int) -> dict[st
     """
     medians = list(old["extra"].get("pass_medians_s") or [old["timing"]["median_s"]])
     if new["error"] is not None or new["timing"] is None:
-        best = old
+        out = dict(old)
     else:
         medians.append(new["timing"]["median_s"])
-        best = new if new["timing"]["median_s"] < old["timing"]["median_s"] else old
-    out = dict(best)
-    out["extra"] = {**best["extra"], "pass_medians_s": medians, "passes": done}
-    if best["extra"].get("difference") and new["timing"] is not None and old["timing"] is not None:
-        median = float(statistics.median(medians))
-        out["timing"] = {**best["timing"], "median_s": median,
-                         "p10_s": min(old["timing"]["p10_s"], new["timing"]["p10_s"], median),
-                         "p90_s": max(old["timing"]["p90_s"], new["timing"]["p90_s"], median)}
+        out = dict(new if new["timing"]["median_s"] < old["timing"]["median_s"] else old)
+        if out["extra"].get("difference"):
+            median = float(statistics.median(medians))
+            out["timing"] = {**out["timing"], "median_s": median,
+                             "p10_s": min(old["timing"]["p10_s"], new["timing"]["p10_s"], median),
+                             "p90_s": max(old["timing"]["p90_s"], new["timing"]["p90_s"], median)}
+    out["extra"] = {**out["extra"], "pass_medians_s": medians, "passes": done}
     return out
 
 
@@ -274,9 +273,8 @@ def _later_passes(doc: dict[str, Any], cases: list[Case], ctx: BenchContext,
                 return "budget"
             if passes_deadline is not None and time.monotonic() >= passes_deadline:
                 doc["progress"]["later_passes_cut"] = sum(
-                    1 for c in cases if c.suite != "collective" and c.case_id in index
-                    and doc["records"][index[c.case_id]]["error"] is None
-                    and int(doc["records"][index[c.case_id]]["extra"].get("passes", 1)) < passes)
+                    1 for r in doc["records"] if r["suite"] != "collective" and r["error"] is None
+                    and int(r["extra"].get("passes", 1)) < passes)
                 return None
             if hooks.start:
                 hooks.start(case, total, total)
