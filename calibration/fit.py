@@ -202,15 +202,19 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
         return "overhead", launches, pred_launch, None
     if record.suite == "memory":
         kind = k
-        nbytes = float(p["bytes_moved"])
         opt = str(p.get("optimizer") or "adagrad")
+        # an optimizer step's record names its algorithmic bytes; the model prices the bytes PyTorch's
+        # step streams (memory_bound.OPTIMIZER_OPS) over the parameter's
+        nbytes = (memory_bound.optimizer_step_bytes(opt, float(p["bytes"])) if k == "optimizer_step"
+                  else float(p["bytes_moved"]))
         elem = _elem(record)
 
         def pred_mem(params: Params) -> tuple[float, float]:
             total, parts = memory_bound.memory_time_s(params["memory"], fig, kind, nbytes, opt, elem)
             return total, parts["fixed_s"]
 
-        return "memory", memory_bound.launches_for(kind), pred_mem, ("memory", fig, (kind, nbytes, opt, elem))
+        batch_args = ("memory", fig, (kind, nbytes, opt, elem))
+        return "memory", memory_bound.launches_for(kind, opt), pred_mem, batch_args
     if record.suite == "collective":
         kind = "all_to_all" if k == "all_to_all_unequal" else k
 

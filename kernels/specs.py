@@ -346,7 +346,9 @@ def memory_bytes_moved(kernel: str, size: int, optimizer: str = "adagrad") -> in
 
     copy/h2d/d2h read and write it once (2x); elementwise ``c = a + b`` reads two and writes one (3x);
     an SGD step reads the parameter and gradient and writes the parameter (3x); Adagrad also reads and
-    writes its squared-gradient sum (5x).
+    writes its squared-gradient sum (5x). This count names the case and its ``bandwidth_bytes_per_s``;
+    PyTorch's Adagrad step streams 11x through a temporary, which the cost model prices from
+    ``params.bytes`` (``planner.cost.memory_bound.OPTIMIZER_OPS``).
     """
     if kernel in ("copy", "h2d", "d2h"):
         return 2 * size

@@ -73,11 +73,13 @@ class InteractionOp:
 @dataclass(frozen=True)
 class MemoryOp:
     """A memory-bound operation moving ``bytes`` in total (read + write) over elements of ``elem_bytes``
-    each (2 for bf16/fp16 activations; 4 for fp32 data)."""
+    each (2 for bf16/fp16 activations; 4 for fp32 data); ``optimizer`` names a dense optimizer step's
+    algorithm (kind ``optimizer``: its launches and temporaries)."""
 
     kind: MemoryKind
     bytes: float
     elem_bytes: int = 4
+    optimizer: str = "adagrad"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from planner import memory
 from planner.cost.embedding import hit_fraction, row_bytes, unique_rows
+from planner.cost.memory_bound import optimizer_step_bytes
 from planner.interfaces import CostModel, EmbeddingOp, MemoryOp
 from planner.memo import IdentityMemo
 from planner.model import HardwareProfile, Workload
@@ -145,8 +146,8 @@ def shard_ops(workload: Workload, shard: Shard, profile: HardwareProfile) -> tup
         bwd.append(MemoryOp("h2d", 2.0 * touched * (rbytes + state)))
         bwd.append(MemoryOp("d2h", 2.0 * touched * (rbytes + state)))
     if shard.kind == "data":
-        passes = {"sgd": 3, "adagrad": 5, "rowwise_adagrad": 5, "adam": 7}.get(optimizer, 7)
-        bwd.append(MemoryOp("optimizer", passes * shard.rows * shard.dim * emb))
+        bwd.append(MemoryOp("optimizer", optimizer_step_bytes(optimizer, shard.rows * shard.dim * emb),
+                            optimizer=optimizer))
     return fwd, bwd
 
 

@@ -7,8 +7,11 @@ times the memory rate; large ones at ``bandwidth_fraction`` of the datasheet mem
     hit    = 1 / (1 + (bytes / C)^cache_sharpness),  C = cache_fraction * cache_bytes   (capacity misses)
     time_s = fixed_s + bytes * (hit / cache_bandwidth_ratio + (1 - hit)) / (memory_bw * bandwidth_fraction)
 
-``cache_sharpness`` 1 is the gradual curve ``C / (C + bytes)``; a larger value a sharper knee (this
-project's 2-core CPU copies 1 MB at 95 GB/s and 4 MB at 38 GB/s, which a gradual curve cannot follow).
+The hit is of the op's working set, its distinct buffers (a copy's two, ``c = a + b``'s three, a dense
+step's parameter, gradient, state and temporaries: :func:`working_set_bytes`); the time streams its
+traffic, which for a step is several passes over those buffers. ``cache_sharpness`` 1 is the gradual
+curve ``C / (C + bytes)``; a larger value a sharper knee (this project's 2-core CPU copies 1 MB at
+95 GB/s and 4 MB at 38 GB/s, which a gradual curve cannot follow).
 
 An element-wise op on 2-byte floats (bf16, fp16) moves its bytes at ``low_precision_rate`` times the
 fp32 rate: a CPU without native arithmetic for them converts every element to fp32 and back, so the
@@ -19,13 +22,18 @@ cold operands at 19-21 GB/s, the fp32 one at 29 GB/s; a copy converts nothing an
 
 Host transfers (``h2d``, ``d2h``) run at ``host_link_fraction`` of the per-direction host link and move
 ``bytes / 2`` across it (``bytes`` counts read + write). A dense optimizer step pays a per-step cost
-(``optimizer_fixed_s``: the Python ``step()``, state lookup) plus one dispatch per element-wise op it
-launches (``optimizer_launch_s`` x 4 for PyTorch's single-tensor Adagrad: ``addcmul_``, ``sqrt``, ``add_``,
-``addcdiv_``; x 1 for SGD's ``add_``). Its traffic is the algorithmic count the bench records (5 passes
-for Adagrad, 3 for SGD): the ops re-read operands the previous op just touched, which stay in cache for
-the parameter sizes of DLRM MLPs. Adagrad's ``sqrt`` allocates a parameter-sized temporary: on
-CPUs one of at least 32 MiB is freshly mapped each step and pays ``page_fault_s`` per 4 KiB page (see
-:mod:`planner.cost.embedding`); GPU caching allocators reuse it.
+(``optimizer_fixed_s``: the Python ``step()``, state lookup) plus one dispatch per op it launches
+(``optimizer_launch_s`` each) and moves the bytes PyTorch's single-tensor step streams, temporaries
+included (:data:`OPTIMIZER_OPS`): Adagrad's ``step += 1``, ``s.addcmul_(g, g)`` (reads s, g, writes s),
+``t = s.sqrt()`` (reads s, writes t), ``t.add_(eps)`` (reads and writes t) and ``p.addcdiv_(g, t)``
+(reads p, g, t, writes p) are 5 ops and 11 passes over the parameter's bytes, where the algorithmic
+count (p, g, s read; p, s written) is 5. This project's 2-core EPYC VM measured a 4 MiB Adagrad step in
+1.03 ms and an SGD step (``p.add_(g)``, 3 passes) in 0.27 ms: 20 and 47 GB/s over the algorithmic
+bytes, 45 and 47 GB/s over the streamed ones; over the 14 shipped CPU benches the two steps' times at
+4 MiB differ by 2.6-4.3x (11 / 3 = 3.7x streamed, 5 / 3 = 1.7x
+algorithmic). The temporaries are parameter-sized: on CPUs one of at least 32 MiB is freshly mapped each
+step and pays ``page_fault_s`` per 4 KiB page (see :mod:`planner.cost.embedding`); GPU caching allocators
+reuse them.
 """
 
 from __future__ import annotations
@@ -52,16 +60,46 @@ from planner.model import EfficiencySpec
 
 FAMILY = "memory"
 
-#: Launches of a dense Adagrad step per parameter tensor (torch.optim.Adagrad, single-tensor path).
-OPTIMIZER_LAUNCHES = 4
-#: Per dense optimizer step: element-wise launches of the single-tensor PyTorch step and algorithmic passes
-#: (bytes moved over parameter bytes: Adagrad reads p, g, s and writes p, s; Adam also m and v).
-OPTIMIZER_OPS = {"adagrad": (4, 5), "sgd": (1, 3), "adam": (7, 7)}
+#: Per dense optimizer step of PyTorch's single-tensor (``foreach=False``) implementation, per parameter
+#: tensor: (ops launched, passes over the parameter's bytes streamed, parameter-sized temporaries).
+#: SGD: ``p.add_(g)`` (read p, g; write p). Adagrad: ``step += 1``, ``s.addcmul_(g, g)`` (3 passes),
+#: ``t = s.sqrt()`` (2), ``t.add_(eps)`` (2), ``p.addcdiv_(g, t)`` (4). Adam: ``step += 1``,
+#: ``m.lerp_(g)`` (3), ``v.mul_()`` (2), ``v.addcmul_(g, g)`` (3), ``t1 = v.sqrt()`` (2), ``t2 = t1 / c``
+#: (2), ``t2.add_(eps)`` (2), ``p.addcdiv_(m, t2)`` (4). The multi-tensor (foreach) kernels GPUs default
+#: to make the same passes, one launch per op for all tensors. Row-wise Adagrad's dense form is Adagrad
+#: (the reference model runs a dense ``rowwise_adagrad`` as Adagrad).
+OPTIMIZER_OPS: dict[str, tuple[int, int, int]] = {
+    "sgd": (1, 3, 0), "adagrad": (5, 11, 1), "rowwise_adagrad": (5, 11, 1), "adam": (8, 18, 2)}
+#: Parameter-sized buffers one dense step touches (its working set over the parameter's bytes): SGD p, g;
+#: Adagrad p, g, s and its temporary; Adam p, g, m, v and its two temporaries.
+OPTIMIZER_BUFFERS = {"sgd": 2, "adagrad": 4, "rowwise_adagrad": 4, "adam": 6}
+#: Launches of a dense Adagrad step per parameter tensor (the default optimizer of a step op).
+OPTIMIZER_LAUNCHES = OPTIMIZER_OPS["adagrad"][0]
 
 
-def launches_for(kind: str) -> int:
-    """Kernel launches one memory-bound op implies."""
-    return OPTIMIZER_LAUNCHES if kind in ("optimizer", "optimizer_step") else 1
+def optimizer_ops(optimizer: str) -> tuple[int, int, int]:
+    """(ops launched, passes over the parameter bytes, temporaries) of one dense step of ``optimizer``."""
+    return OPTIMIZER_OPS.get(optimizer, OPTIMIZER_OPS["adam"])
+
+
+def optimizer_step_bytes(optimizer: str, parameter_bytes: float) -> float:
+    """Bytes (read + written) one dense ``optimizer`` step streams over ``parameter_bytes`` of parameters."""
+    return optimizer_ops(optimizer)[1] * float(parameter_bytes)
+
+
+def working_set_bytes(kind: str, nbytes: float, optimizer: str = "adagrad") -> float:
+    """Distinct bytes a memory op of ``nbytes`` traffic touches (what competes for the cache): the
+    traffic itself for a copy or element-wise op (each buffer read or written once); a dense step's
+    buffers (:data:`OPTIMIZER_BUFFERS`), which its ops stream several times over."""
+    if kind in ("optimizer", "optimizer_step"):
+        passes = optimizer_ops(optimizer)[1]
+        return nbytes / passes * OPTIMIZER_BUFFERS.get(optimizer, OPTIMIZER_BUFFERS["adam"])
+    return nbytes
+
+
+def launches_for(kind: str, optimizer: str = "adagrad") -> int:
+    """Kernel launches one memory-bound op implies (an optimizer step: per parameter tensor)."""
+    return optimizer_ops(optimizer)[0] if kind in ("optimizer", "optimizer_step") else 1
 
 
 def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
@@ -76,13 +114,11 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
         "fixed_s": ParamSpec("fixed_s", launch, launch_basis(), 1e-8, 1e-2, "s per launch"),
         "optimizer_fixed_s": ParamSpec(
             "optimizer_fixed_s", launch,
-            "one efficiency.kernel_launch_s for the Python step() itself (fitted: per-step overhead); with "
-            "the default optimizer_launch_s an Adagrad step costs OPTIMIZER_LAUNCHES launches in all",
+            "one efficiency.kernel_launch_s for the Python step() itself (fitted: per-step overhead)",
             1e-8, 1e-1, "s per optimizer step op"),
         "optimizer_launch_s": ParamSpec(
-            "optimizer_launch_s", 0.75 * launch,
-            "0.75 x efficiency.kernel_launch_s per element-wise op of the step, so that an Adagrad step "
-            "(4 ops) defaults to OPTIMIZER_LAUNCHES x kernel_launch_s as before (fitted)",
+            "optimizer_launch_s", launch,
+            "one efficiency.kernel_launch_s per op the step launches (OPTIMIZER_OPS; fitted)",
             1e-8, 1e-2, "s per element-wise op of an optimizer step"),
         "page_fault_s": page_fault_spec(),
         "cache_sharpness": cache_sharpness_spec(),
@@ -115,13 +151,12 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
     is_step = kind in ("optimizer", "optimizer_step")
     fault_s = 0.0
     if is_step:
-        ops, passes = OPTIMIZER_OPS.get(optimizer, OPTIMIZER_OPS["adagrad"])
+        ops, passes, temporaries = optimizer_ops(optimizer)
         fixed = p["optimizer_fixed_s"] + ops * p["optimizer_launch_s"]
-        temporary = nbytes / passes if optimizer != "sgd" else 0.0
-        fault_s = fresh_mapping_fault_s(p, fig, temporary)
+        fault_s = temporaries * fresh_mapping_fault_s(p, fig, nbytes / passes)
     else:
         fixed = p["fixed_s"]
-    hit = cache_hit(p, fig, nbytes)
+    hit = cache_hit(p, fig, working_set_bytes(kind, nbytes, optimizer))
     bandwidth = (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
                  * _elementwise_rate(p, kind, elem_bytes))
     transfer_s = nbytes * memory_rate_bytes(p, hit) / bandwidth
@@ -140,6 +175,7 @@ class MemoryBatch:
     step_ops: np.ndarray  # element-wise ops of a step (0 elsewhere)
     fault_bytes: np.ndarray  # freshly mapped temporary bytes of a step (0 below FRESH_MAPPING_BYTES)
     low_precision: np.ndarray  # element-wise ops on 2-byte floats
+    working_set: np.ndarray  # distinct bytes touched (working_set_bytes)
 
 
 def memory_batch(fig: DeviceFigures, ops: list[tuple[str, float, str, int]]) -> MemoryBatch:
@@ -150,20 +186,21 @@ def memory_batch(fig: DeviceFigures, ops: list[tuple[str, float, str, int]]) -> 
     low = np.array([o[0] == "elementwise" and o[3] < 4 for o in ops])
     step_ops, fault = [], []
     for (_kind, n, opt, _elem), is_step in zip(ops, step, strict=True):
-        count, passes = OPTIMIZER_OPS.get(opt, OPTIMIZER_OPS["adagrad"])
+        count, passes, temporaries = optimizer_ops(opt)
         step_ops.append(count if is_step else 0)
-        fault.append(fresh_mapping_bytes(fig, n / passes) if is_step and opt != "sgd" else 0.0)
-    return MemoryBatch(nbytes, link, step, np.array(step_ops, dtype=float), np.array(fault), low)
+        fault.append(temporaries * fresh_mapping_bytes(fig, n / passes) if is_step else 0.0)
+    working = np.array([working_set_bytes(o[0], float(o[1]), o[2]) for o in ops])
+    return MemoryBatch(nbytes, link, step, np.array(step_ops, dtype=float), np.array(fault), low, working)
 
 
 def memory_times(p: Mapping[str, float], fig: DeviceFigures, b: MemoryBatch) -> np.ndarray:
     """:func:`memory_time_s` (the total, in seconds) of every op of ``b``, vectorised."""
     cache = p.get("cache_fraction", 0.0) * fig.cache_bytes
     if cache > 0:
-        hit = 1.0 / (1.0 + (np.maximum(b.nbytes, 0.0) / cache) ** p.get("cache_sharpness", 1.0))
+        hit = 1.0 / (1.0 + (np.maximum(b.working_set, 0.0) / cache) ** p.get("cache_sharpness", 1.0))
     else:
         hit = np.zeros_like(b.nbytes)
-    hit = np.where(b.nbytes <= 0, 1.0, hit)
+    hit = np.where(b.working_set <= 0, 1.0, hit)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     bandwidth = bandwidth * np.where(b.low_precision, p.get("low_precision_rate", 1.0), 1.0)
     transfer = b.nbytes * memory_rate_bytes(p, hit) / bandwidth

@@ -198,8 +198,9 @@ class AnalyticCostModel:
 
     def _memory(self, op: MemoryOp) -> Estimate:
         total, parts = memory_bound.memory_time_s(self.params["memory"], self.figures, op.kind, op.bytes,
-                                                  elem_bytes=op.elem_bytes)
-        return Estimate(total, self.sigma["memory"], memory_bound.launches_for(op.kind), "memory", parts)
+                                                  op.optimizer, elem_bytes=op.elem_bytes)
+        return Estimate(total, self.sigma["memory"], memory_bound.launches_for(op.kind, op.optimizer),
+                        "memory", parts)
 
     def _collective(self, op: CollectiveOp) -> Estimate:
         total, parts = collectives.collective_time_s(self.params["collective"], self.figures, op.kind,

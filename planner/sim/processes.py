@@ -32,6 +32,7 @@ import simpy
 
 from planner import memory
 from planner.cost.embedding import COALESCING
+from planner.cost.memory_bound import optimizer_ops, optimizer_step_bytes
 from planner.interfaces import CollectiveOp, CostModel, GemmOp, InteractionOp, MemoryOp
 from planner.model import HardwareProfile, Workload
 from planner.sharding import DeviceClass, ShardingPlan, expand_tables, shard_ops
@@ -41,9 +42,6 @@ from planner.workload import interaction_output_width, mlp_layer_shapes
 #: Dense-gradient all-reduce buckets: PyTorch DDP's first bucket (1 MiB) and later buckets (25 MiB).
 FIRST_BUCKET_BYTES = 1024 * 1024
 BUCKET_BYTES = 25 * 1024 * 1024
-#: Memory passes of one dense optimizer step per parameter byte (read + write of weights and state, read of
-#: the gradient): SGD p, g -> p; Adagrad p, g, s -> p, s; Adam p, g, m, v -> p, m, v.
-OPTIMIZER_PASSES = {"sgd": 3, "adagrad": 5, "rowwise_adagrad": 5, "adam": 7}
 #: Element-wise ops of one DCN cross layer's backward, ``x_{l+1} = x0 * V(U x_l) + x_l``: the multiply's two
 #: products and the two adds that accumulate the gradients of x_l and x0 (the profiler's count of a
 #: loss.backward() through 1-3 layers, low and full rank: 2 mul and 2 add per layer); V's bias gradient,
@@ -441,19 +439,15 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
     b.items.clear()
     b.begin("optimizer", "optimizer")
     opt = t.optimizer
-    passes = OPTIMIZER_PASSES.get(opt, 7)
+    step_bytes = optimizer_step_bytes(opt, 4.0 * fig.dense_params)
+    step_ops = optimizer_ops(opt)[0]
     # torch.optim defaults to its multi-tensor (foreach) kernels only when every parameter is on an
     # accelerator; on CPUs it loops over the parameter tensors, launching each op once per tensor.
     per_tensor = serial_host
-    if opt == "sgd":
-        b.op(MemoryOp("elementwise", passes * 4.0 * fig.dense_params))
-        for _ in range(fig.dense_tensors - 1 if per_tensor else 0):
+    b.op(MemoryOp("optimizer", step_bytes, optimizer=opt))
+    for _ in range(fig.dense_tensors - 1 if per_tensor else 0):
+        for _ in range(step_ops):
             _elementwise(b, 0.0)
-    else:
-        b.op(MemoryOp("optimizer", passes * 4.0 * fig.dense_params))
-        for _ in range(fig.dense_tensors - 1 if per_tensor else 0):
-            for _ in range(4):
-                _elementwise(b, 0.0)
     for op in dp_update_ops:
         b.op(op)
     b.end()
