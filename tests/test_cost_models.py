@@ -811,3 +811,60 @@ def test_the_cache_holds_an_ops_buffers_not_its_traffic():
     step = memory_time_s(p, fig, "optimizer", traffic, "sgd")[1]["hit_fraction"]
     add = memory_time_s(p, fig, "elementwise", traffic)[1]["hit_fraction"]
     assert step == pytest.approx(0.5) and add < step
+
+
+def test_a_gpu_splits_the_inner_dimension_of_a_small_output_over_its_idle_sms():
+    """A weight gradient of 512 x 4 outputs over a batch of 8192 fills 4 of an H100's tiles: unsplit it
+    would run 8192-deep tiles on 4 SMs (~0.7 ms); split over the idle SMs and reduced, it costs a few
+    times its roofline. A CPU, whose tiles already fill its cores, prices it unsplit, and a split never
+    makes a GEMM slower than the unsplit tiles."""
+    from planner.cost.gemm import gemm_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("h100-sxm-80gb")
+    fig = device_figures(profile)
+    p = default_parameters(profile)["gemm"]
+    total, _compute, memory_s = gemm_time_s(p, fig, 512, 4, 8192, "fp32", transposed_a=True)
+    flops_s = 2.0 * 512 * 4 * 8192 / fig.peak_for("fp32")
+    roofline = max(flops_s, memory_s)
+    assert total < 2 * p["fixed_s"] + 4 * roofline + 20e-6 and total < 100e-6
+    eff = p["peak_fraction_fp32"] * 8192 / (8192 + p["k_half"])
+    unsplit = 2.0 * fig.compute_units * 8 * 16 * 128 * 8192 / (fig.peak_for("fp32") * eff)
+    assert unsplit > 10 * total  # one wave of 8192-deep tiles (16 x 128, eight per SM)
+    # 64 tiles of 128 x 128 on 132 SMs: unsplit one wave of 8192-deep tiles; split in two, half as deep
+    eff16 = p["peak_fraction_bf16"] * 8192 / (8192 + p["k_half"])
+    one_wave = 2.0 * fig.compute_units * 128 * 128 * 8192 / (fig.peak_for("bf16") * eff16)
+    split_total, split_compute, _ = gemm_time_s(p, fig, 1024, 1024, 8192, "bf16", transposed_a=True)
+    assert split_compute < 0.6 * one_wave and split_total < p["fixed_s"] + one_wave
+    cpu = load_profile("cpu-generic")
+    cfig = device_figures(cpu)
+    cp = default_parameters(cpu)["gemm"]
+    # 2 tiles of 8 x 16 on many cores: one wave, unsplit
+    expected = 2.0 * cfig.compute_units * 8 * 16 * 8192 / (
+        cfig.peak_for("bf16") * cp["peak_fraction_bf16"] * 8192 / (8192 + cp["k_half"]))
+    assert gemm_time_s(cp, cfig, 16, 16, 8192, "bf16")[1] == pytest.approx(expected)
+
+
+def test_the_dot_interactions_self_product_reads_its_operand_once():
+    """On a GPU Z Zᵀ reads each sample's F x D block from memory once for both operands: B (F D + F²)
+    elements, where a product of two distinct operands of the same shapes streams B (2 F D + F²); a CPU
+    BLAS packs both operands, so it streams the latter."""
+    from planner.cost.interaction import batched_gemm_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("h100-sxm-80gb")
+    fig = device_figures(profile)
+    params = default_parameters(profile)
+    b, f, d, bw = 8192.0, 27.0, 128.0, 1e12
+    once = batched_gemm_time_s(params["interaction"], params["gemm"], fig, b, f, f, d, "bf16", bw,
+                               self_product=True)[2]
+    twice = batched_gemm_time_s(params["interaction"], params["gemm"], fig, b, f, f, d, "bf16", bw)[2]
+    assert once == pytest.approx(b * (f * d + f * f) * 2 / bw)
+    assert twice == pytest.approx(b * (2 * f * d + f * f) * 2 / bw)
+    cpu = load_profile("cpu-generic")
+    cparams = default_parameters(cpu)
+    packed = batched_gemm_time_s(cparams["interaction"], cparams["gemm"], device_figures(cpu), b, f, f, d,
+                                 "bf16", bw, self_product=True)[2]
+    assert packed == pytest.approx(twice)  # a CPU BLAS packs each operand into its own buffer

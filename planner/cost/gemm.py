@@ -56,6 +56,11 @@ what the cache serves at the cache's rate (a logit layer over a 2 MiB input ran 
                  + m*n * (hit / cache_ratio + (1 - hit) * output_write_cost / gemv_fraction))
                  * elem_bytes / (bw * bandwidth_fraction))
 
+A GPU output of fewer tiles than the device holds splits its inner dimension over the idle units and
+reduces the partial outputs (:func:`_split_k`: the library's split-K and stream-K kernels; a 512 x 4
+weight gradient over a batch of 8192 on an H100 fills 4 of its 1,056 small-tile slots unsplit, and would
+take 0.7 ms where its bytes take 5 us); the split taken is the fastest of those the units allow.
+
 An ``nn.Linear`` backward is two GEMMs (:func:`gradient_gemms_s`: input gradient m x k over n, weight
 gradient n x k over m, its first operand transposed) and the bias gradient, a column sum of the m x n
 output gradient priced as memory traffic (three launches).
@@ -193,7 +198,47 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
         memory_s = memory_s / p.get("narrow_fraction", 1.0)
         return fixed + max(compute_s, memory_s) + fault_s, compute_s, memory_s
     exposed_s = p.get("exposed_stream", 0.0) * miss_s
-    return fixed + max(compute_s + exposed_s, memory_s) + fault_s, compute_s, memory_s
+    total = fixed + max(compute_s + exposed_s, memory_s) + fault_s
+    if fig.kind != "cpu" and tiles < units:
+        total, compute_s = _split_k(p, fig, m, n, k, precision, frac, tile_m * tile_n, tiles, units,
+                                    fixed, memory_s, exposed_s, total, compute_s)
+    return total, compute_s, memory_s
+
+
+def _split_k(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int, precision: str,
+             frac: float, tile_area: int, tiles: int, units: int, fixed: float, memory_s: float,
+             exposed_s: float, total: float, compute_s: float) -> tuple[float, float]:
+    """The fastest split of the inner dimension over a GPU that the output's tiles leave idle, as
+    ``(total, compute_s)`` in seconds (the unsplit ones when no split is faster).
+
+    GPU libraries cut ``k`` into ``s`` slices run by ``s`` times as many thread blocks and reduce the
+    partial outputs afterwards (CUTLASS's ``GemmSplitKParallel``, cuBLAS's split-K and stream-K
+    kernels), so a weight gradient of a few hundred outputs over a batch of thousands does not run on
+    a handful of SMs. Each slice pays the short-``k`` efficiency over ``k / s``; the reduction writes and
+    reads ``s`` fp32 partial outputs and writes the result, one more launch. The library is taken to
+    pick the fastest ``s`` up to ``units / tiles`` (powers of two and that bound).
+    """
+    peak = fig.peak_for(precision)
+    bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    out_bytes = m * n * ELEM_BYTES.get(precision, 4)
+    bound = units // tiles
+    splits = {bound}
+    split = 2
+    while split < bound:
+        splits.add(split)
+        split *= 2
+    best, best_compute = total, compute_s
+    for s in sorted(splits):
+        if s < 2 or k < s:
+            continue
+        slice_k = k / s
+        slice_compute = 2.0 * ceil_div(tiles * s, units) * units * tile_area * slice_k / (
+            peak * frac * slice_k / (slice_k + p["k_half"]))
+        reduce_s = p["fixed_s"] + (2.0 * s * m * n * 4 + out_bytes) / bandwidth
+        candidate = fixed + max(slice_compute + exposed_s, memory_s) + reduce_s
+        if candidate < best:
+            best, best_compute = candidate, slice_compute
+    return best, best_compute
 
 
 def is_narrow_product(fig: DeviceFigures, n: int, precision: str) -> bool:

@@ -101,8 +101,12 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
 
 def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
                        batch: float, m: float, n: float, k: float, precision: str,
-                       bandwidth: float) -> tuple[float, float, float]:
-    """Time of ``batch`` GEMMs of m x n over k in seconds, as ``(total, compute_s, memory_s)``."""
+                       bandwidth: float, self_product: bool = False) -> tuple[float, float, float]:
+    """Time of ``batch`` GEMMs of m x n over k in seconds, as ``(total, compute_s, memory_s)``.
+
+    ``self_product``: both operands are one tensor (the forward's ``Z Zᵀ``). A GPU reads its bytes from
+    memory once (the second operand's loads of each sample's few-KB block hit the L2); a CPU BLAS packs
+    each operand into a buffer of its own, so it streams them twice as for two tensors."""
     if fig.kind == "cpu":
         (tile_m, tile_n), resident = CPU_BATCHED_TILE, 1
     else:
@@ -115,7 +119,8 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
     eff = frac * k / (k + k_half) * p.get(f"batched_efficiency_{precision}",
                                           p.get("batched_efficiency_fp32", 1.0))
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
-    memory_s = batch * (m * k + k * n + m * n) * ELEM_BYTES.get(precision, 4) / bandwidth
+    operands = m * k if self_product and fig.kind != "cpu" else m * k + k * n
+    memory_s = batch * (operands + m * n) * ELEM_BYTES.get(precision, 4) / bandwidth
     return max(compute_s, memory_s) + batch * p["matrix_s"], compute_s, memory_s
 
 
@@ -135,7 +140,8 @@ def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], 
     pairs = b * f * (f - 1.0) / 2.0
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     if phase == "forward":
-        bmm_s, compute_s, memory_s = batched_gemm_time_s(p, gemm_p, fig, b, f, f, d, precision, bandwidth)
+        bmm_s, compute_s, memory_s = batched_gemm_time_s(p, gemm_p, fig, b, f, f, d, precision, bandwidth,
+                                                         self_product=True)
         gather_bytes = pairs * (2.0 * elem + p["gather_bytes_per_element"])
         launches = DOT_LAUNCHES["forward"]
     else:
