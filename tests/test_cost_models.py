@@ -868,3 +868,20 @@ def test_the_dot_interactions_self_product_reads_its_operand_once():
     packed = batched_gemm_time_s(cparams["interaction"], cparams["gemm"], device_figures(cpu), b, f, f, d,
                                  "bf16", bw, self_product=True)[2]
     assert packed == pytest.approx(twice)  # a CPU BLAS packs each operand into its own buffer
+
+
+def test_a_gpu_kernels_own_fixed_cost_is_the_device_share_of_a_launch():
+    """Lin et al. charge 10 us of host time per launch and 5 us of GPU overhead per kernel: on a GPU the
+    per-kernel fixed costs default to GPU_KERNEL_SHARE of efficiency.kernel_launch_s (the host pays the
+    launch on its own timeline), on a CPU, which runs the kernel itself, to the whole launch."""
+    from planner.cost.registry import GPU_KERNEL_SHARE, KERNEL_FIXED_COSTS, default_parameters
+
+    gpu = load_profile("h100-sxm-80gb")
+    cpu = load_profile("cpu-generic")
+    for profile, share in ((gpu, GPU_KERNEL_SHARE), (cpu, 1.0)):
+        params = default_parameters(profile)
+        launch = float(profile.efficiency.kernel_launch_s)
+        for family, names in KERNEL_FIXED_COSTS.items():
+            for name in names:
+                assert params[family][name] == pytest.approx(launch * share), (profile.name, family, name)
+        assert params["overhead"]["host_overhead_s"] == pytest.approx(launch)

@@ -144,7 +144,9 @@ def ceil_div(a: float, b: float) -> int:
 def launch_basis() -> str:
     """The basis of every family's default per-launch fixed cost (see ``fixed_s`` parameters)."""
     return ("efficiency.kernel_launch_s of the profile: a launch-bound op takes about one launch latency "
-            "(Lin et al., arXiv 2201.07821: 10 us launch, 5 us GPU kernel overhead; perf_models.md 1)")
+            "on a CPU, which runs it itself; on a GPU the kernel's own share, 0.5 of it "
+            "(planner.cost.registry.GPU_KERNEL_SHARE; Lin et al., arXiv 2201.07821: 10 us launch, 5 us "
+            "GPU kernel overhead; perf_models.md 1)")
 
 
 def memory_system_specs(efficiency: Any) -> dict[str, ParamSpec]:

@@ -64,11 +64,28 @@ DEVICE_KIND_PROFILES = {"cpu": ("cpu",), "cuda": ("gpu", "accelerator")}
 CALIBRATION_STATUSES = ("measured", "datasheet")
 
 
+#: On a GPU a kernel's own fixed cost is the device-side part of a launch: Lin et al. charge 10 us of
+#: host time per launch and 5 us of GPU overhead per kernel (perf_models.md 1), so the per-kernel fixed
+#: costs below default to this share of ``efficiency.kernel_launch_s`` there; the host's part is
+#: ``overhead.host_overhead_s`` on the host timeline. On a CPU the host runs the kernel itself: the
+#: whole launch.
+GPU_KERNEL_SHARE = 0.5
+#: The per-kernel fixed costs (device side on a GPU) that default to a launch.
+KERNEL_FIXED_COSTS = {"gemm": ("fixed_s",), "embedding": ("fixed_s", "backward_fixed_s"),
+                      "interaction": ("fixed_s",), "memory": ("fixed_s", "optimizer_launch_s")}
+
+
 # ------------------------------------------------------------------------------------------ parameters
 def default_parameters(profile: HardwareProfile) -> dict[str, dict[str, float]]:
-    """Datasheet-default parameters of every family for ``profile`` (from its ``efficiency`` section)."""
-    return {name: {k: s.default for k, s in fam.param_specs(profile.efficiency).items()}
-            for name, fam in FAMILIES.items()}
+    """Datasheet-default parameters of every family for ``profile`` (from its ``efficiency`` section);
+    on a GPU the per-kernel fixed costs are :data:`GPU_KERNEL_SHARE` of a launch."""
+    out = {name: {k: s.default for k, s in fam.param_specs(profile.efficiency).items()}
+           for name, fam in FAMILIES.items()}
+    if profile.kind != "cpu":
+        for family, names in KERNEL_FIXED_COSTS.items():
+            for name in names:
+                out[family][name] *= GPU_KERNEL_SHARE
+    return out
 
 
 def resolved_parameters(profile: HardwareProfile) -> tuple[dict[str, dict[str, float]], dict[str, float],
