@@ -885,3 +885,43 @@ def test_a_gpu_kernels_own_fixed_cost_is_the_device_share_of_a_launch():
             for name in names:
                 assert params[family][name] == pytest.approx(launch * share), (profile.name, family, name)
         assert params["overhead"]["host_overhead_s"] == pytest.approx(launch)
+
+
+def test_a_gpu_coalesce_is_floored_by_its_hottest_row():
+    """On a GPU a coalescing update sums each distinct row's lookups serially in one warp: a Zipf(1.05)
+    table gives its hottest row lookups / H(rows, 1.05) of them and costs at least that many
+    coalesce_row_s; uniform ids over many rows add nothing, SGD (which does not coalesce) nothing, and a
+    CPU nothing. The fit's vectorised formula gives the same."""
+    from planner.cost.embedding import (
+        _harmonic,
+        embedding_batch,
+        embedding_time_s,
+        embedding_times,
+        hottest_row_lookups,
+    )
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    rows, lookups = 10_000_000, 65536 * 20
+    assert hottest_row_lookups(rows, lookups, 1.05) == pytest.approx(lookups / _harmonic(rows, 1.05))
+    uniform = hottest_row_lookups(3, 65536, 0.0)
+    assert 65536 / 3 < uniform < 65536 / 3 * 1.05
+    gpu = load_profile("h100-sxm-80gb")
+    fig = device_figures(gpu)
+    p = default_parameters(gpu)["embedding"]
+    skew = embedding_time_s(p, fig, rows, 128, 20, 65536, 4, "backward", "adagrad", 1.05)
+    assert skew[1]["serial_s"] > 0.9 * hottest_row_lookups(rows, lookups, 1.05) * p["coalesce_row_s"] - 1e-3
+    assert skew[0] > skew[1]["serial_s"] > 1e-2
+    assert embedding_time_s(p, fig, rows, 128, 20, 65536, 4, "backward", "adagrad", 0.0)[1]["serial_s"] == 0
+    assert embedding_time_s(p, fig, rows, 128, 20, 65536, 4, "backward", "sgd", 1.05)[1]["serial_s"] == 0
+    cpu = load_profile("cpu-generic")
+    cp = default_parameters(cpu)["embedding"]
+    cfig = device_figures(cpu)
+    cpu_parts = embedding_time_s(cp, cfig, rows, 128, 20, 65536, 4, "backward", "adagrad", 1.05)[1]
+    assert cpu_parts["serial_s"] == 0
+    ops = [(rows, 128, 20.0, 65536, 4, "backward", opt, s, None, 1.0, 0.0)
+           for opt in ("adagrad", "sgd", "rowwise_adagrad") for s in (0.0, 1.05)]
+    for profile, params, figures in ((gpu, p, fig), (cpu, cp, cfig)):
+        vector = embedding_times(params, figures, embedding_batch(figures, ops))
+        scalar = [embedding_time_s(params, figures, *op[:8], op[8], op[9], op[10])[0] for op in ops]
+        assert np.allclose(vector, scalar, rtol=1e-9), profile.name

@@ -108,7 +108,7 @@ def test_auto_falls_back_to_a_placement_that_fits_when_the_greedy_plan_does_not(
 
     workload = workload_from_mapping({
         "name": "prop", "model": {"dense_features": 13, "bottom_mlp": [64, 64], "embedding_dim": 64,
-                                  "tables": [{"rows": 10, "pooling": 1}, {"rows": 10, "pooling": 50},
+                                  "tables": [{"rows": 10_000, "pooling": 1}, {"rows": 10_000, "pooling": 50},
                                              {"rows": 299_847_417, "pooling": 50}],
                                   "interaction": "dot", "top_mlp": [128, 1]},
         "training": {"batch_size": 65536, "precision": "fp32", "optimizer": "adagrad", "access": "uniform",

@@ -53,6 +53,16 @@ A bench case that times the update right after its forward has ``evicted_bytes``
 (unless the forward read more than the cache) and its update hits; the bench's evicted cases
 (``params.evict_bytes``) measure the misses.
 
+On a GPU the coalesce that Adagrad, row-wise Adagrad and Adam start with sums each distinct row's
+duplicates in one warp, one after another (PyTorch's ``coalesceValuesKernel``: a warp per row and
+128-feature chunk, a loop over the row's lookups, each a dependent load from the per-lookup values), so
+the hottest row sets a floor under the kernel: ``max_dup x coalesce_row_s``, beyond the values pass
+the rest of the backward streams (:func:`hottest_row_lookups`: ``lookups / H(rows, s)`` under Zipf,
+``lookups / rows + sqrt(2 lookups / rows x ln rows)`` uniform). A Zipf(1.05) table of 10^7 rows looked
+up 1.3 M times per step gives its hottest row 112 k of them::
+
+    serial_s = max(0, max_dup * coalesce_row_s - lookups * dim * elem / bw)          (GPU, coalescing)
+
 On CPUs a buffer of at least ``FRESH_MAPPING_BYTES`` (glibc's largest mmap threshold, 32 MiB) is mapped
 fresh on every allocation and freed on release, so its first touch pays one page fault (kernel zeroing
 included) per 4 KiB page: ``page_fault_s`` per page of each such per-step gradient buffer (the per-lookup
@@ -180,6 +190,12 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "page_walk_bytes", float(efficiency.embedding_access_bytes),
             "one extra access unit per translation miss: the page-table entry is read from the cache "
             "hierarchy (assumed; fitted where measured)", 1e-3, 1e5, "bytes-equivalent per translation miss"),
+        "coalesce_row_s": ParamSpec(
+            "coalesce_row_s", 0.35e-6,
+            "one dependent HBM load per duplicate of the hottest row in the GPU coalesce's serial sum: about "
+            "600 cycles at 1.7 GHz (H100 HBM3 latency, fp4-site.pages.dev GPU memory hierarchy table; "
+            "assumed for other GPUs; a compiler unrolling the loop would overlap a few); GPU only, fitted "
+            "where skewed coalescing updates are measured", 1e-9, 1e-4, "s per duplicate lookup"),
         "fixed_s": ParamSpec("fixed_s", launch, launch_basis(), 1e-8, 1e-2, "s per launch"),
         "backward_fixed_s": ParamSpec("backward_fixed_s", launch, launch_basis(), 1e-8, 1e-2,
                                       "s per launch"),
@@ -276,6 +292,19 @@ def held_fraction(fig: DeviceFigures, read_bytes: Any, evicted_bytes: Any) -> An
             * np.exp(-np.maximum(evicted_bytes, 0.0) / cache))
 
 
+@lru_cache(maxsize=4096)
+def hottest_row_lookups(rows: int, lookups: float, zipf_exponent: float = 0.0) -> float:
+    """Expected lookups of the most looked-up row among ``lookups`` draws over ``rows``: the Zipf head's
+    share ``lookups / H(rows, s)``, or for uniform draws the mean plus the Gaussian tail of the maximum,
+    ``lookups / rows + sqrt(2 lookups / rows ln rows)``; at least one, at most ``lookups``."""
+    if rows <= 0 or lookups <= 0:
+        return 0.0
+    mean = lookups / rows
+    spread = mean + math.sqrt(2.0 * mean * math.log(rows)) if rows > 1 else lookups
+    head = lookups / _harmonic(rows, zipf_exponent) if zipf_exponent > 0 else 0.0
+    return min(float(lookups), max(1.0, spread, head))
+
+
 def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
     """Bytes one row costs at the memory system's access granularity."""
     return ceil_div(dim * elem_bytes, access_bytes) * access_bytes
@@ -303,7 +332,7 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         * p["page_walk_bytes"]
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     row_cost = memory_rate_bytes(p, hit)  # memory-rate bytes per row byte
-    fault_s = 0.0
+    fault_s = serial_s = 0.0
     if phase == "forward":
         launches = FORWARD_LAUNCHES
         fixed = launches * p["fixed_s"]
@@ -340,9 +369,12 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         stream_s = grad_bytes / bandwidth
         ratio = p.get("backward_bandwidth_ratio", 1.0)
         rows_s, overhead_s, stream_s = rows_s / ratio, overhead_s / ratio, stream_s / ratio
-    total = fixed + rows_s + overhead_s + stream_s + fault_s
+        if coalesces and fig.kind != "cpu":
+            hottest = hottest_row_lookups(rows, lookups, zipf_exponent)
+            serial_s = max(0.0, hottest * p.get("coalesce_row_s", 0.0) - lookups * value_bytes / bandwidth)
+    total = fixed + rows_s + overhead_s + stream_s + fault_s + serial_s
     return total, {"fixed_s": fixed, "rows_s": rows_s, "lookup_overhead_s": overhead_s,
-                   "stream_s": stream_s, "page_fault_s": fault_s, "hit_fraction": hit}
+                   "stream_s": stream_s, "page_fault_s": fault_s, "serial_s": serial_s, "hit_fraction": hit}
 
 
 def evicted_between(fig: DeviceFigures, tables: list[tuple[float, int, int, float, float]],
@@ -436,6 +468,7 @@ class EmbeddingBatch:
     opt_index: np.ndarray
     zipf_groups: tuple[tuple[float, np.ndarray], ...]  # (exponent, indices of the ops with it), s > 0
     evicted: np.ndarray  # other data touched between a table's forward and its update (bytes)
+    hottest: np.ndarray  # lookups of the most looked-up row of a coalescing GPU update (0 elsewhere)
 
 
 #: One op's parameter-independent inputs: rows, dim, pooling, batch, elem_bytes, phase, optimizer,
@@ -472,9 +505,11 @@ def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
     distinct = tuple(sorted(set(optimizer)))
     opt_index = np.array([distinct.index(o) for o in optimizer], dtype=np.int64)
     groups = tuple((float(v), np.flatnonzero(zipf == v)) for v in np.unique(zipf[zipf > 0]))
+    hottest = np.array([hottest_row_lookups(int(o[0]), float(o[3] * o[2]), float(o[7]))
+                        if fig.kind != "cpu" and c else 0.0 for o, c in zip(ops, coalesces, strict=True)])
     return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, touched,
                           h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
-                          opt_index, groups, evicted)
+                          opt_index, groups, evicted, hottest)
 
 
 @lru_cache(maxsize=64)
@@ -554,4 +589,7 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
         fault_s = fresh / PAGE_BYTES * p["page_fault_s"]
     ratio = p.get("backward_bandwidth_ratio", 1.0)
     bwd = launches * p["backward_fixed_s"] + (rows_s + overhead_s + grad_bytes / bandwidth) / ratio + fault_s
+    if b.hottest.any():  # a GPU coalesce's serial sum over the hottest row
+        serial = b.hottest * p.get("coalesce_row_s", 0.0) - lookups * value_bytes / bandwidth
+        bwd = bwd + np.maximum(0.0, serial)
     return np.where(b.forward, fwd, bwd)
