@@ -925,3 +925,19 @@ def test_a_gpu_coalesce_is_floored_by_its_hottest_row():
         vector = embedding_times(params, figures, embedding_batch(figures, ops))
         scalar = [embedding_time_s(params, figures, *op[:8], op[8], op[9], op[10])[0] for op in ops]
         assert np.allclose(vector, scalar, rtol=1e-9), profile.name
+
+
+def test_a_slower_dtype_amortises_a_gpu_tiles_fill_over_fewer_k():
+    """On a GPU k_half is of the tensor-core rate: fp32 on CUDA cores, 15 times slower on an H100,
+    reaches half efficiency at a 15 times shorter inner dimension, so a 64-deep fp32 layer is not priced
+    at a fifth of its peak; a CPU keeps its fitted k_half for every dtype."""
+    from planner.cost.gemm import k_half_for
+    from planner.cost.params import device_figures
+
+    fig = device_figures(load_profile("h100-sxm-80gb"))
+    assert k_half_for(128.0, fig, "bf16") == 128.0
+    assert k_half_for(128.0, fig, "fp32") == pytest.approx(128.0 * 66.9 / 989.4)
+    assert k_half_for(128.0, fig, "tf32") == pytest.approx(128.0 * 494.7 / 989.4)
+    assert k_half_for(128.0, fig, "fp8") == 128.0
+    cpu = device_figures(load_profile("cpu-generic"))
+    assert k_half_for(100.0, cpu, "fp32") == k_half_for(100.0, cpu, "bf16") == 100.0

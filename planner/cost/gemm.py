@@ -5,7 +5,8 @@ time; the device runs ``waves = ceil(tiles / units)`` waves, each as long as one
 oddly shaped GEMMs pay for the idle part of the last wave and for padded tiles. On GPUs a small output
 gets a smaller tile with several resident per unit (:func:`planner.cost.params.gemm_tiling`). A short
 inner dimension ``k`` lowers the efficiency further (``k / (k + k_half)``: prologue and epilogue of each
-tile are not amortised), which is what makes tall-skinny DLRM layers reach only 0.3-0.5 of peak
+tile are not amortised; on GPUs ``k_half`` is of the tensor-core rate and shrinks with a slower dtype's,
+:func:`k_half_for`), which is what makes tall-skinny DLRM layers reach only 0.3-0.5 of peak
 (hardware.md 4.1).
 Memory traffic bounds the time from below (roofline); the operands' working set is served by the cache
 as far as the memory family's capacity-miss curve says (``hit``, :func:`planner.cost.params.cache_hit`,
@@ -154,6 +155,18 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     return specs
 
 
+def k_half_for(k_half: float, fig: DeviceFigures, precision: str) -> float:
+    """The inner dimension at which a ``precision`` tile reaches half its efficiency: on a GPU ``k_half``
+    is of the fp16/bf16 tensor-core rate it was measured at (hardware.md 4.1 [S63], cuBLASLt fp16) and a
+    tile's fill and drain take a fixed time, so a dtype computing ``r`` times slower amortises it over
+    ``r`` times fewer ``k`` (fp32 on an H100's CUDA cores: 128 x 66.9 / 989 = 8.7); a CPU's is fitted per
+    device as it is."""
+    if fig.kind == "cpu":
+        return k_half
+    reference = max(fig.peak_for("bf16"), fig.peak_for("fp16"))
+    return k_half * min(1.0, fig.peak_for(precision) / reference) if reference > 0 else k_half
+
+
 def fixed_s(p: Mapping[str, float], precision: str) -> float:
     """Fixed cost of one GEMM call in seconds: ``fixed_s``, plus ``low_precision_fixed_s`` for a bf16,
     fp16 or fp8 one."""
@@ -171,7 +184,8 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     if m <= 0 or n <= 0 or k <= 0:
         return fixed, 0.0, 0.0
     frac = p.get(f"peak_fraction_{precision}", p.get("peak_fraction_fp32", 0.5))
-    eff = frac * k / (k + p["k_half"])
+    k_half = k_half_for(p["k_half"], fig, precision)
+    eff = frac * k / (k + k_half)
     elem = ELEM_BYTES.get(precision, 4)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     operand_bytes, output_bytes = (m * k + k * n) * elem, m * n * elem
@@ -200,14 +214,14 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     exposed_s = p.get("exposed_stream", 0.0) * miss_s
     total = fixed + max(compute_s + exposed_s, memory_s) + fault_s
     if fig.kind != "cpu" and tiles < units:
-        total, compute_s = _split_k(p, fig, m, n, k, precision, frac, tile_m * tile_n, tiles, units,
-                                    fixed, memory_s, exposed_s, total, compute_s)
+        total, compute_s = _split_k(p, fig, m, n, k, precision, frac, k_half, tile_m * tile_n, tiles,
+                                    units, fixed, memory_s, exposed_s, total, compute_s)
     return total, compute_s, memory_s
 
 
 def _split_k(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int, precision: str,
-             frac: float, tile_area: int, tiles: int, units: int, fixed: float, memory_s: float,
-             exposed_s: float, total: float, compute_s: float) -> tuple[float, float]:
+             frac: float, k_half: float, tile_area: int, tiles: int, units: int, fixed: float,
+             memory_s: float, exposed_s: float, total: float, compute_s: float) -> tuple[float, float]:
     """The fastest split of the inner dimension over a GPU that the output's tiles leave idle, as
     ``(total, compute_s)`` in seconds (the unsplit ones when no split is faster).
 
@@ -233,7 +247,7 @@ def _split_k(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int,
             continue
         slice_k = k / s
         slice_compute = 2.0 * ceil_div(tiles * s, units) * units * tile_area * slice_k / (
-            peak * frac * slice_k / (slice_k + p["k_half"]))
+            peak * frac * slice_k / (slice_k + k_half))
         reduce_s = p["fixed_s"] + (2.0 * s * m * n * 4 + out_bytes) / bandwidth
         candidate = fixed + max(slice_compute + exposed_s, memory_s) + reduce_s
         if candidate < best:

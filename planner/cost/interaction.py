@@ -12,7 +12,7 @@ covers the batch, so it is tiny there)::
 
     bmm_s    = max(2 * waves * units * tile_m * tile_n * k / (peak[dtype] * peak_fraction
                    * k / (k + batched_k_half) * batched_efficiency),
-                   bmm bytes / bw) + B * matrix_s
+                   bmm bytes / bw) + B * matrix_s (CPU only)
     forward:  one bmm (F x F over k = D), then the gather of P elements
               (P * (2 * elem + gather_bytes_per_element)) / bw                     (2 launches)
     backward: autograd's two bmm for dZ = G Z + (Zᵀ G)ᵀ (F x D over k = F, and D x F over k = F: an
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from planner.cost.gemm import DTYPES, gemm_time_s, gradient_gemms_s
+from planner.cost.gemm import DTYPES, gemm_time_s, gradient_gemms_s, k_half_for
 from planner.cost.params import (
     CPU_BATCHED_TILE,
     ELEM_BYTES,
@@ -115,13 +115,14 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
     tiles = batch * ceil_div(m, tile_m) * ceil_div(n, tile_n)
     waves = ceil_div(tiles, units)
     frac = gemm_p.get(f"peak_fraction_{precision}", gemm_p.get("peak_fraction_fp32", 0.5))
-    k_half = p.get("batched_k_half", gemm_p["k_half"])
+    k_half = k_half_for(p.get("batched_k_half", gemm_p["k_half"]), fig, precision)
     eff = frac * k / (k + k_half) * p.get(f"batched_efficiency_{precision}",
                                           p.get("batched_efficiency_fp32", 1.0))
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
+    setup_s = batch * p["matrix_s"] if fig.kind == "cpu" else 0.0  # one GPU kernel covers the batch
     operands = m * k if self_product and fig.kind != "cpu" else m * k + k * n
     memory_s = batch * (operands + m * n) * ELEM_BYTES.get(precision, 4) / bandwidth
-    return max(compute_s, memory_s) + batch * p["matrix_s"], compute_s, memory_s
+    return max(compute_s, memory_s) + setup_s, compute_s, memory_s
 
 
 def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
