@@ -941,3 +941,20 @@ def test_a_slower_dtype_amortises_a_gpu_tiles_fill_over_fewer_k():
     assert k_half_for(128.0, fig, "fp8") == 128.0
     cpu = device_figures(load_profile("cpu-generic"))
     assert k_half_for(100.0, cpu, "fp32") == k_half_for(100.0, cpu, "bf16") == 100.0
+
+
+def test_a_gpu_sgd_update_streams_no_coalesced_gradient():
+    """SGD adds the uncoalesced gradient with one index_add_ on a GPU: its backward streams the output
+    gradient and the per-lookup values, not the coalesced rows and optimizer passes Adagrad makes."""
+    from planner.cost.embedding import INDEX_BYTES, embedding_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    gpu = load_profile("h100-sxm-80gb")
+    fig = device_figures(gpu)
+    p = default_parameters(gpu)["embedding"]
+    parts = embedding_time_s(p, fig, 10_000_000, 128, 20, 65536, 4, "backward", "sgd")[1]
+    bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    lookups, value = 65536 * 20, 128 * 4
+    expected = (65536 * value + p["backward_value_passes"] * lookups * (value + INDEX_BYTES)) / bandwidth
+    assert parts["stream_s"] == pytest.approx(expected / p.get("backward_bandwidth_ratio", 1.0))

@@ -25,7 +25,8 @@ Backward with the optimizer update: the sparse gradient (one row per lookup, ``b
 passes over it). How it reaches the table depends on the optimizer, as in PyTorch's sparse path:
 
 * SGD adds the *uncoalesced* gradient into the table (``index_add`` on GPUs, a per-row axpy loop on CPUs):
-  one weight-row read-modify-write per lookup, through the cache model (repeated hot rows hit).
+  one weight-row read-modify-write per lookup, through the cache model (repeated hot rows hit); on a
+  GPU nothing else (no coalesced rows or optimizer passes over them).
 * Adagrad, row-wise Adagrad and Adam first coalesce it (``coalesce``: a sort of the ``n = B x L`` lookup
   keys, ``sort_bytes_per_key x n x log2 n`` bytes-equivalent at memory bandwidth; comparison sorts on CPUs,
   radix passes on GPUs), then read and write the ``U`` unique rows touched (binomial / Zipf model of
@@ -358,9 +359,12 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
                   + updated * passes * ((1.0 - hit) * p["miss_overhead_bytes"] + walk)
                   + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
         update_passes = max(launches - BACKWARD_BASE_LAUNCHES, 0)
+        # the coalesced gradient and the optimizer's passes over it; a GPU's SGD adds the uncoalesced
+        # gradient with one index_add_ (its row traffic is rows_s): none
+        touched_passes = 0.0 if optimizer == "sgd" and fig.kind != "cpu" else 1.0 + update_passes
         grad_bytes = (batch * value_bytes
                       + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
-                      + 2.0 * touched * value_bytes * (1 + update_passes))
+                      + 2.0 * touched * value_bytes * touched_passes)
         if coalesces:
             grad_bytes += p["sort_bytes_per_key"] * lookups * math.log2(max(lookups, 2.0))
         overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
@@ -576,8 +580,12 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
               + updated * row_work_per
               + updated * passes * miss_b + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
     update_passes = np.maximum(launches - BACKWARD_BASE_LAUNCHES, 0.0)
+    touched_passes = 1.0 + update_passes
+    if fig.kind != "cpu":  # a GPU's SGD adds the uncoalesced gradient with one index_add_
+        sgd = np.array([o == "sgd" for o in b.optimizers])[b.opt_index]
+        touched_passes = np.where(sgd, 0.0, touched_passes)
     grad_bytes = (b.batch * value_bytes + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
-                  + 2.0 * b.touched * value_bytes * (1.0 + update_passes))
+                  + 2.0 * b.touched * value_bytes * touched_passes)
     grad_bytes = grad_bytes + np.where(coalesces, p["sort_bytes_per_key"] * lookups
                                        * np.log2(np.maximum(lookups, 2.0)), 0.0)
     overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
