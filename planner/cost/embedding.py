@@ -62,7 +62,10 @@ the rest of the backward streams (:func:`hottest_row_lookups`: ``lookups / H(row
 ``lookups / rows + sqrt(2 lookups / rows x ln rows)`` uniform). A Zipf(1.05) table of 10^7 rows looked
 up 1.3 M times per step gives its hottest row 112 k of them::
 
-    serial_s = max(0, max_dup * coalesce_row_s - lookups * dim * elem / bw)          (GPU, coalescing)
+    serial_s = max(0, max_dup * coalesce_row_s - lookups * dim * elem / bw)   (kind gpu, coalescing)
+
+(PyTorch's CUDA and ROCm kernels; TPU and other accelerator profiles run their own sparse updates, which
+this term and the GPU SGD path below do not describe.)
 
 On CPUs a buffer of at least ``FRESH_MAPPING_BYTES`` (glibc's largest mmap threshold, 32 MiB) is mapped
 fresh on every allocation and freed on release, so its first touch pays one page fault (kernel zeroing
@@ -361,7 +364,7 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         update_passes = max(launches - BACKWARD_BASE_LAUNCHES, 0)
         # the coalesced gradient and the optimizer's passes over it; a GPU's SGD adds the uncoalesced
         # gradient with one index_add_ (its row traffic is rows_s): none
-        touched_passes = 0.0 if optimizer == "sgd" and fig.kind != "cpu" else 1.0 + update_passes
+        touched_passes = 0.0 if optimizer == "sgd" and fig.kind == "gpu" else 1.0 + update_passes
         grad_bytes = (batch * value_bytes
                       + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
                       + 2.0 * touched * value_bytes * touched_passes)
@@ -373,7 +376,7 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         stream_s = grad_bytes / bandwidth
         ratio = p.get("backward_bandwidth_ratio", 1.0)
         rows_s, overhead_s, stream_s = rows_s / ratio, overhead_s / ratio, stream_s / ratio
-        if coalesces and fig.kind != "cpu":
+        if coalesces and fig.kind == "gpu":
             hottest = hottest_row_lookups(rows, lookups, zipf_exponent)
             serial_s = max(0.0, hottest * p.get("coalesce_row_s", 0.0) - lookups * value_bytes / bandwidth)
     total = fixed + rows_s + overhead_s + stream_s + fault_s + serial_s
@@ -510,7 +513,7 @@ def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
     opt_index = np.array([distinct.index(o) for o in optimizer], dtype=np.int64)
     groups = tuple((float(v), np.flatnonzero(zipf == v)) for v in np.unique(zipf[zipf > 0]))
     hottest = np.array([hottest_row_lookups(int(o[0]), float(o[3] * o[2]), float(o[7]))
-                        if fig.kind != "cpu" and c else 0.0 for o, c in zip(ops, coalesces, strict=True)])
+                        if fig.kind == "gpu" and c else 0.0 for o, c in zip(ops, coalesces, strict=True)])
     return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, touched,
                           h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
                           opt_index, groups, evicted, hottest)
@@ -581,7 +584,7 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
               + updated * passes * miss_b + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
     update_passes = np.maximum(launches - BACKWARD_BASE_LAUNCHES, 0.0)
     touched_passes = 1.0 + update_passes
-    if fig.kind != "cpu":  # a GPU's SGD adds the uncoalesced gradient with one index_add_
+    if fig.kind == "gpu":  # a GPU's SGD adds the uncoalesced gradient with one index_add_
         sgd = np.array([o == "sgd" for o in b.optimizers])[b.opt_index]
         touched_passes = np.where(sgd, 0.0, touched_passes)
     grad_bytes = (b.batch * value_bytes + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
