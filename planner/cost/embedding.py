@@ -59,8 +59,10 @@ duplicates in one warp, one after another (PyTorch's ``coalesceValuesKernel``: a
 128-feature chunk, a loop over the row's lookups, each a dependent load from the per-lookup values), so
 the hottest row sets a floor under the kernel: ``max_dup x coalesce_row_s``, beyond the values pass
 the rest of the backward streams (:func:`hottest_row_lookups`: ``lookups / H(rows, s)`` under Zipf,
-``lookups / rows + sqrt(2 lookups / rows x ln rows)`` uniform). A Zipf(1.05) table of 10^7 rows looked
-up 1.3 M times per step gives its hottest row 112 k of them::
+``lookups / rows + sqrt(2 lookups / rows x ln rows)`` uniform); PyTorch's indexing backward has the same
+serial loop over duplicates (pytorch/pytorch issue 41162: "extremely slow when there are many duplicate
+indices"). A Zipf(1.05) table of 10^7 rows looked up 1.3 M times per step gives its hottest row 112 k
+of them::
 
     serial_s = max(0, max_dup * coalesce_row_s - lookups * dim * elem / bw)   (kind gpu, coalescing)
 
