@@ -8,12 +8,13 @@ from test_sim_fakes import FakeCost, micro_workload
 from planner.hardware import load_profile
 from planner.sim.engine import simulate
 
-# The micro workload on one GPU issues 22 ops: h2d 1, embedding fwd 1, bottom fwd (GEMM + ReLU) 2,
-# interaction fwd (stack, bmm + gather, cat) 3, top fwd (GEMM) 1 + loss 3, top bwd (2 GEMMs + bias) 3,
-# interaction bwd 3, bottom bwd (ReLU bwd, weight GEMM, bias; no input gradient) 3, embedding bwd 1,
-# SGD step 1 (multi-tensor). On a CPU: no h2d, and the SGD step loops over the 4 parameter tensors.
-MICRO_OPS_GPU = 22
-MICRO_OPS_CPU = 24
+# The micro workload on one GPU issues 31 ops: h2d 1, embedding fwd 1, bottom fwd (GEMM + ReLU) 2,
+# interaction fwd (stack, bmm + gather, cat) 3, top fwd (GEMM) 1 + loss 12 (processes.LOSS_OPS), top bwd
+# (2 GEMMs + bias) 3, interaction bwd 3, bottom bwd (ReLU bwd, weight GEMM, bias; no input gradient) 3,
+# embedding bwd 1, SGD step 1 (multi-tensor). On a CPU: no h2d, and the SGD step loops over the 4
+# parameter tensors.
+MICRO_OPS_GPU = 31
+MICRO_OPS_CPU = 33
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +57,20 @@ def test_cpu_host_overhead_adds_to_compute(cpu):
 
 def test_two_devices_collectives_and_overlap(gpu):
     """Hand-traced timeline (ms): h2d 0-1; lengths a2a 1-11; ids a2a 11-21; emb fwd 21-22; pooled a2a
-    22-32 while the bottom MLP runs 22-24; interaction 32-35; top fwd + loss 35-39; top bwd 39-42;
-    interaction bwd 42-45; gradient a2a 45-55 while the bottom bwd runs 45-48; dense all-reduce 55-65
-    (queued behind the a2a); embedding bwd 55-56; optimizer 65-66."""
+    22-32 while the bottom MLP runs 22-24; interaction 32-35; top fwd + loss (12 ops) 35-48; top bwd
+    48-51; interaction bwd 51-54; gradient a2a 54-64 while the bottom bwd runs 54-57; dense all-reduce
+    64-74 (queued behind the a2a); embedding bwd 64-65; optimizer 74-75."""
     result = simulate(micro_workload(), gpu, 2, sharding="table", steps=1,
                       cost_model=FakeCost(device_s=1e-3, collective_s=10e-3))
-    assert result.step_time_s == pytest.approx(66e-3, rel=1e-12)
+    assert result.step_time_s == pytest.approx(75e-3, rel=1e-12)
     b = result.breakdown_s
     assert b["input"] == pytest.approx(1e-3)  # the host-to-device copy
     assert b["input_a2a"] == pytest.approx(20e-3)  # lengths and ids all-to-all
-    assert b["a2a_fwd"] == pytest.approx(8e-3)  # 12-22 less the bottom MLP's 2 ms
-    assert b["a2a_bwd"] == pytest.approx(7e-3)  # 35-45 less the bottom bwd's 3 ms
-    assert b["allreduce_exposed"] == pytest.approx(9e-3)  # 45-55 less the embedding bwd's 1 ms
+    assert b["a2a_fwd"] == pytest.approx(8e-3)  # 22-32 less the bottom MLP's 2 ms
+    assert b["a2a_bwd"] == pytest.approx(7e-3)  # 54-64 less the bottom bwd's 3 ms
+    assert b["allreduce_exposed"] == pytest.approx(9e-3)  # 64-74 less the embedding bwd's 1 ms
     assert b["optimizer"] == pytest.approx(1e-3)
-    assert sum(b.values()) == pytest.approx(66e-3, rel=1e-12)
+    assert sum(b.values()) == pytest.approx(75e-3, rel=1e-12)
 
 
 def test_same_seed_same_result_and_spread_with_sigma(gpu):
@@ -83,14 +84,14 @@ def test_same_seed_same_result_and_spread_with_sigma(gpu):
 
 
 def test_coalescing_update_makes_the_host_wait_for_the_device(gpu):
-    """With 1 ms ops and 0.5 ms launches the host runs ahead (22.5 ms: the first launch, then 22 ops);
+    """With 1 ms ops and 0.5 ms launches the host runs ahead (31.5 ms: the first launch, then 31 ops);
     Adagrad's coalesce reads back a size, so the host waits for the embedding update before launching the
     optimizer step: the device idles for that launch, 0.5 ms more."""
     cost = FakeCost(device_s=1e-3, host_s=0.5e-3)
     sgd = simulate(micro_workload(optimizer="sgd"), gpu, 1, steps=1, cost_model=cost)
     adagrad = simulate(micro_workload(optimizer="adagrad"), gpu, 1, steps=1, cost_model=cost)
-    assert sgd.step_time_s == pytest.approx(22.5e-3, rel=1e-12)
-    assert adagrad.step_time_s == pytest.approx(23.0e-3, rel=1e-12)
+    assert sgd.step_time_s == pytest.approx(31.5e-3, rel=1e-12)
+    assert adagrad.step_time_s == pytest.approx(32.0e-3, rel=1e-12)
 
 
 class _StepCallCost(FakeCost):

@@ -39,6 +39,10 @@ from planner.sharding import DeviceClass, ShardingPlan, expand_tables, shard_ops
 from planner.sim.resources import Barrier
 from planner.workload import interaction_output_width, mlp_layer_shapes
 
+#: Element-wise kernels of ``BCEWithLogitsLoss`` forward and backward over the logits (the profiler's
+#: count of the reference model's loss on a CPU, fp32: 3 fills, 3 subs, 2 muls, 2 copies, a sigmoid and
+#: an add; the cast of fp32 logits is free).
+LOSS_OPS = 12
 #: Dense-gradient all-reduce buckets: PyTorch DDP's first bucket (1 MiB) and later buckets (25 MiB).
 FIRST_BUCKET_BYTES = 1024 * 1024
 BUCKET_BYTES = 25 * 1024 * 1024
@@ -368,7 +372,7 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
     b.begin("top_fwd", "top_mlp")
     for i, (fi, fo) in enumerate(top):
         _linear_forward(b, local, fi, fo, precision, act, i < len(top) - 1, autocast, False)
-    for _ in range(3):  # logits.float(), BCE-with-logits forward (reductions), backward seed
+    for _ in range(LOSS_OPS):  # BCE-with-logits forward and backward, its seed and casts
         _elementwise(b, 3 * local * 4)
     b.end()
     forward_dense = list(b.items)
