@@ -146,8 +146,9 @@ def _elementwise(b: _Builder, nbytes: float, elem: int = 4) -> None:
 
 def _linear_forward(b: _Builder, batch: int, fan_in: int, fan_out: int, precision: str, act: int,
                     relu: bool, autocast: bool, cast_input: bool) -> None:
-    if autocast:  # autocast casts the fp32 weight (and bias) to the compute dtype every forward
-        _elementwise(b, (fan_in * fan_out + fan_out) * (4 + act), act)
+    if autocast:  # autocast casts the fp32 weight and the bias to the compute dtype every forward (two
+        _elementwise(b, fan_in * fan_out * (4 + act), act)  # kernels: a copy each)
+        _elementwise(b, fan_out * (4 + act), act)
         if cast_input:
             _elementwise(b, batch * fan_in * (4 + act), act)
     b.op(GemmOp(batch, fan_out, fan_in, precision))
@@ -170,8 +171,9 @@ def _linear_backward(b: _Builder, batch: int, fan_in: int, fan_out: int, precisi
         _elementwise(b, 3 * batch * fan_out * act, act)
     _gradient_gemms(b, batch, fan_in, fan_out, precision, input_grad)
     _elementwise(b, batch * fan_out * act + fan_out * 4, act)  # bias gradient: column sum
-    if autocast:  # weight gradient cast back to the fp32 master
-        _elementwise(b, (fan_in * fan_out + fan_out) * (act + 4), act)
+    if autocast:  # the weight's and the bias's gradients cast back to their fp32 masters (two kernels)
+        _elementwise(b, fan_in * fan_out * (act + 4), act)
+        _elementwise(b, fan_out * (act + 4), act)
 
 
 @dataclass(frozen=True)
