@@ -311,6 +311,15 @@ def hottest_row_lookups(rows: int, lookups: float, zipf_exponent: float = 0.0) -
     return min(float(lookups), max(1.0, spread, head))
 
 
+def touched_passes(kind: str, optimizer: str, launches: float) -> float:
+    """Read + write passes of a backward over its touched rows' values: the coalesced gradient and one
+    per optimizer op after the backward proper; none for SGD on a GPU, which adds the uncoalesced
+    gradient with one ``index_add_`` (its row traffic is the update's row passes)."""
+    if optimizer == "sgd" and kind == "gpu":
+        return 0.0
+    return 1.0 + max(launches - BACKWARD_BASE_LAUNCHES, 0)
+
+
 def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
     """Bytes one row costs at the memory system's access granularity."""
     return ceil_div(dim * elem_bytes, access_bytes) * access_bytes
@@ -363,13 +372,9 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         rows_s = (update_bytes * row_cost + row_work
                   + updated * passes * ((1.0 - hit) * p["miss_overhead_bytes"] + walk)
                   + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
-        update_passes = max(launches - BACKWARD_BASE_LAUNCHES, 0)
-        # the coalesced gradient and the optimizer's passes over it; a GPU's SGD adds the uncoalesced
-        # gradient with one index_add_ (its row traffic is rows_s): none
-        touched_passes = 0.0 if optimizer == "sgd" and fig.kind == "gpu" else 1.0 + update_passes
         grad_bytes = (batch * value_bytes
                       + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
-                      + 2.0 * touched * value_bytes * touched_passes)
+                      + 2.0 * touched * value_bytes * touched_passes(fig.kind, optimizer, launches))
         if coalesces:
             grad_bytes += p["sort_bytes_per_key"] * lookups * math.log2(max(lookups, 2.0))
         overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
@@ -478,6 +483,7 @@ class EmbeddingBatch:
     zipf_groups: tuple[tuple[float, np.ndarray], ...]  # (exponent, indices of the ops with it), s > 0
     evicted: np.ndarray  # other data touched between a table's forward and its update (bytes)
     hottest: np.ndarray  # lookups of the most looked-up row of a coalescing GPU update (0 elsewhere)
+    touched_passes: np.ndarray  # passes over the touched rows' values (:func:`touched_passes`)
 
 
 #: One op's parameter-independent inputs: rows, dim, pooling, batch, elem_bytes, phase, optimizer,
@@ -516,9 +522,11 @@ def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
     groups = tuple((float(v), np.flatnonzero(zipf == v)) for v in np.unique(zipf[zipf > 0]))
     hottest = np.array([hottest_row_lookups(int(o[0]), float(o[3] * o[2]), float(o[7]))
                         if fig.kind == "gpu" and c else 0.0 for o, c in zip(ops, coalesces, strict=True)])
+    passes_touched = np.array([touched_passes(fig.kind, o, n)
+                               for o, n in zip(optimizer, launches, strict=True)])
     return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, touched,
                           h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
-                          opt_index, groups, evicted, hottest)
+                          opt_index, groups, evicted, hottest, passes_touched)
 
 
 @lru_cache(maxsize=64)
@@ -584,13 +592,8 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
     rows_s = (updated * (units * b.rbytes + scalar_state) * memory_rate_bytes(p, hit_b)
               + updated * row_work_per
               + updated * passes * miss_b + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
-    update_passes = np.maximum(launches - BACKWARD_BASE_LAUNCHES, 0.0)
-    touched_passes = 1.0 + update_passes
-    if fig.kind == "gpu":  # a GPU's SGD adds the uncoalesced gradient with one index_add_
-        sgd = np.array([o == "sgd" for o in b.optimizers])[b.opt_index]
-        touched_passes = np.where(sgd, 0.0, touched_passes)
     grad_bytes = (b.batch * value_bytes + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
-                  + 2.0 * b.touched * value_bytes * touched_passes)
+                  + 2.0 * b.touched * value_bytes * b.touched_passes)
     grad_bytes = grad_bytes + np.where(coalesces, p["sort_bytes_per_key"] * lookups
                                        * np.log2(np.maximum(lookups, 2.0)), 0.0)
     overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth

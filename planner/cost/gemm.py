@@ -214,16 +214,18 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     exposed_s = p.get("exposed_stream", 0.0) * miss_s
     total = fixed + max(compute_s + exposed_s, memory_s) + fault_s
     if fig.kind != "cpu" and tiles < units:
-        total, compute_s = _split_k(p, fig, m, n, k, precision, frac, k_half, tile_m * tile_n, tiles,
-                                    units, fixed, memory_s, exposed_s, total, compute_s)
+        split = _split_k(p, fig, m, n, k, precision, frac, k_half, tile_m * tile_n, tiles, units,
+                         fixed, exposed_s, memory_s)
+        if split is not None and split[0] < total:
+            total, compute_s = split
     return total, compute_s, memory_s
 
 
 def _split_k(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int, precision: str,
              frac: float, k_half: float, tile_area: int, tiles: int, units: int, fixed: float,
-             memory_s: float, exposed_s: float, total: float, compute_s: float) -> tuple[float, float]:
-    """The fastest split of the inner dimension over a GPU that the output's tiles leave idle, as
-    ``(total, compute_s)`` in seconds (the unsplit ones when no split is faster).
+             exposed_s: float, memory_s: float) -> tuple[float, float] | None:
+    """The fastest split of the inner dimension over the units a GPU output's tiles leave idle, as
+    ``(total, compute_s)`` in seconds, or None where ``k`` cannot be split.
 
     GPU libraries cut ``k`` into ``s`` slices run by ``s`` times as many thread blocks and reduce the
     partial outputs afterwards (CUTLASS's ``GemmSplitKParallel``, cuBLAS's split-K and stream-K
@@ -236,12 +238,8 @@ def _split_k(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int,
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     out_bytes = m * n * ELEM_BYTES.get(precision, 4)
     bound = units // tiles
-    splits = {bound}
-    split = 2
-    while split < bound:
-        splits.add(split)
-        split *= 2
-    best, best_compute = total, compute_s
+    splits = {bound} | {1 << e for e in range(1, bound.bit_length())}
+    best: tuple[float, float] | None = None
     for s in sorted(splits):
         if s < 2 or k < s:
             continue
@@ -249,10 +247,10 @@ def _split_k(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int,
         slice_compute = 2.0 * ceil_div(tiles * s, units) * units * tile_area * slice_k / (
             peak * frac * slice_k / (slice_k + k_half))
         reduce_s = p["fixed_s"] + (2.0 * s * m * n * 4 + out_bytes) / bandwidth
-        candidate = fixed + max(slice_compute + exposed_s, memory_s) + reduce_s
-        if candidate < best:
-            best, best_compute = candidate, slice_compute
-    return best, best_compute
+        candidate = (fixed + max(slice_compute + exposed_s, memory_s) + reduce_s, slice_compute)
+        if best is None or candidate[0] < best[0]:
+            best = candidate
+    return best
 
 
 def is_narrow_product(fig: DeviceFigures, n: int, precision: str) -> bool:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,46 +61,50 @@ from planner.model import EfficiencySpec
 
 FAMILY = "memory"
 
-#: Per dense optimizer step of PyTorch's single-tensor (``foreach=False``) implementation, per parameter
-#: tensor: (ops launched, passes over the parameter's bytes streamed, parameter-sized temporaries).
-#: SGD: ``p.add_(g)`` (read p, g; write p). Adagrad: ``step += 1``, ``s.addcmul_(g, g)`` (3 passes),
-#: ``t = s.sqrt()`` (2), ``t.add_(eps)`` (2), ``p.addcdiv_(g, t)`` (4). Adam: ``step += 1``,
-#: ``m.lerp_(g)`` (3), ``v.mul_()`` (2), ``v.addcmul_(g, g)`` (3), ``t1 = v.sqrt()`` (2), ``t2 = t1 / c``
-#: (2), ``t2.add_(eps)`` (2), ``p.addcdiv_(m, t2)`` (4). The multi-tensor (foreach) kernels GPUs default
-#: to make the same passes, one launch per op for all tensors. Row-wise Adagrad's dense form is Adagrad
-#: (the reference model runs a dense ``rowwise_adagrad`` as Adagrad).
-OPTIMIZER_OPS: dict[str, tuple[int, int, int]] = {
-    "sgd": (1, 3, 0), "adagrad": (5, 11, 1), "rowwise_adagrad": (5, 11, 1), "adam": (8, 18, 2)}
-#: Parameter-sized buffers one dense step touches (its working set over the parameter's bytes): SGD p, g;
-#: Adagrad p, g, s and its temporary; Adam p, g, m, v and its two temporaries.
-OPTIMIZER_BUFFERS = {"sgd": 2, "adagrad": 4, "rowwise_adagrad": 4, "adam": 6}
-#: Launches of a dense Adagrad step per parameter tensor (the default optimizer of a step op).
-OPTIMIZER_LAUNCHES = OPTIMIZER_OPS["adagrad"][0]
+class StepShape(NamedTuple):
+    """What one dense optimizer step does per parameter tensor, in units of the parameter's bytes."""
+
+    ops: int  # ops launched
+    passes: int  # passes streamed over the parameter's bytes, temporaries included
+    temporaries: int  # parameter-sized temporaries allocated
+    buffers: int  # parameter-sized buffers touched (its working set)
 
 
-def optimizer_ops(optimizer: str) -> tuple[int, int, int]:
-    """(ops launched, passes over the parameter bytes, temporaries) of one dense step of ``optimizer``."""
+#: PyTorch's single-tensor (``foreach=False``) step per parameter tensor. SGD: ``p.add_(g)`` (read p, g;
+#: write p; buffers p, g). Adagrad: ``step += 1``, ``s.addcmul_(g, g)`` (3 passes), ``t = s.sqrt()`` (2),
+#: ``t.add_(eps)`` (2), ``p.addcdiv_(g, t)`` (4); buffers p, g, s, t. Adam: ``step += 1``, ``m.lerp_(g)``
+#: (3), ``v.mul_()`` (2), ``v.addcmul_(g, g)`` (3), ``t1 = v.sqrt()`` (2), ``t2 = t1 / c`` (2),
+#: ``t2.add_(eps)`` (2), ``p.addcdiv_(m, t2)`` (4); buffers p, g, m, v, t1, t2. The multi-tensor (foreach)
+#: kernels GPUs default to make the same passes, one launch per op for all tensors. Row-wise Adagrad's
+#: dense form is Adagrad (the reference model runs a dense ``rowwise_adagrad`` as Adagrad).
+OPTIMIZER_OPS: dict[str, StepShape] = {
+    "sgd": StepShape(1, 3, 0, 2), "adagrad": StepShape(5, 11, 1, 4),
+    "rowwise_adagrad": StepShape(5, 11, 1, 4), "adam": StepShape(8, 18, 2, 6)}
+
+
+def optimizer_ops(optimizer: str) -> StepShape:
+    """What one dense step of ``optimizer`` does (an unknown optimizer: Adam's, the heaviest)."""
     return OPTIMIZER_OPS.get(optimizer, OPTIMIZER_OPS["adam"])
 
 
 def optimizer_step_bytes(optimizer: str, parameter_bytes: float) -> float:
     """Bytes (read + written) one dense ``optimizer`` step streams over ``parameter_bytes`` of parameters."""
-    return optimizer_ops(optimizer)[1] * float(parameter_bytes)
+    return optimizer_ops(optimizer).passes * float(parameter_bytes)
 
 
 def working_set_bytes(kind: str, nbytes: float, optimizer: str = "adagrad") -> float:
     """Distinct bytes a memory op of ``nbytes`` traffic touches (what competes for the cache): the
     traffic itself for a copy or element-wise op (each buffer read or written once); a dense step's
-    buffers (:data:`OPTIMIZER_BUFFERS`), which its ops stream several times over."""
+    buffers (:attr:`StepShape.buffers`), which its ops stream several times over."""
     if kind in ("optimizer", "optimizer_step"):
-        passes = optimizer_ops(optimizer)[1]
-        return nbytes / passes * OPTIMIZER_BUFFERS.get(optimizer, OPTIMIZER_BUFFERS["adam"])
+        step = optimizer_ops(optimizer)
+        return nbytes / step.passes * step.buffers
     return nbytes
 
 
 def launches_for(kind: str, optimizer: str = "adagrad") -> int:
     """Kernel launches one memory-bound op implies (an optimizer step: per parameter tensor)."""
-    return optimizer_ops(optimizer)[0] if kind in ("optimizer", "optimizer_step") else 1
+    return optimizer_ops(optimizer).ops if kind in ("optimizer", "optimizer_step") else 1
 
 
 def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
@@ -151,9 +156,9 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
     is_step = kind in ("optimizer", "optimizer_step")
     fault_s = 0.0
     if is_step:
-        ops, passes, temporaries = optimizer_ops(optimizer)
-        fixed = p["optimizer_fixed_s"] + ops * p["optimizer_launch_s"]
-        fault_s = temporaries * fresh_mapping_fault_s(p, fig, nbytes / passes)
+        step = optimizer_ops(optimizer)
+        fixed = p["optimizer_fixed_s"] + step.ops * p["optimizer_launch_s"]
+        fault_s = step.temporaries * fresh_mapping_fault_s(p, fig, nbytes / step.passes)
     else:
         fixed = p["fixed_s"]
     hit = cache_hit(p, fig, working_set_bytes(kind, nbytes, optimizer))
@@ -186,9 +191,9 @@ def memory_batch(fig: DeviceFigures, ops: list[tuple[str, float, str, int]]) -> 
     low = np.array([o[0] == "elementwise" and o[3] < 4 for o in ops])
     step_ops, fault = [], []
     for (_kind, n, opt, _elem), is_step in zip(ops, step, strict=True):
-        count, passes, temporaries = optimizer_ops(opt)
-        step_ops.append(count if is_step else 0)
-        fault.append(temporaries * fresh_mapping_bytes(fig, n / passes) if is_step else 0.0)
+        shape = optimizer_ops(opt)
+        step_ops.append(shape.ops if is_step else 0)
+        fault.append(shape.temporaries * fresh_mapping_bytes(fig, n / shape.passes) if is_step else 0.0)
     working = np.array([working_set_bytes(o[0], float(o[1]), o[2]) for o in ops])
     return MemoryBatch(nbytes, link, step, np.array(step_ops, dtype=float), np.array(fault), low, working)
 

@@ -446,7 +446,7 @@ def _dense_sections(workload: Workload, cost: CostModel, devices: int, batch: in
     b.begin("optimizer", "optimizer")
     opt = t.optimizer
     step_bytes = optimizer_step_bytes(opt, 4.0 * fig.dense_params)
-    step_ops = optimizer_ops(opt)[0]
+    step_ops = optimizer_ops(opt).ops
     # torch.optim defaults to its multi-tensor (foreach) kernels only when every parameter is on an
     # accelerator; on CPUs it loops over the parameter tensors, launching each op once per tensor.
     per_tensor = serial_host
