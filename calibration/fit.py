@@ -49,7 +49,7 @@ OVERHEAD_KERNELS = ("copy", "elementwise", "h2d", "d2h")
 #: Parameters of later families that start from (and, when the data cannot move them, keep) the memory
 #: family's fit: the same memory system serves GEMM operands, embedding rows and interaction tensors.
 SHARED_FROM_MEMORY = ("bandwidth_fraction", "cache_bandwidth_ratio", "cache_fraction", "cache_sharpness",
-                      "page_fault_s")
+                      "page_fault_s", "low_precision_rate")
 #: Families that take the memory system's parameters as fitted (streaming GEMM operands and interaction
 #: tensors); the embedding family only starts from them, since random row access behaves differently.
 SHARED_FIXED_FAMILIES = ("gemm", "interaction")

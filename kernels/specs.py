@@ -308,6 +308,12 @@ def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
             + _dot(2048, 5, 8)
             + _dot(512, 27, 64)
             + _dot(4096, 27, 32, "bf16")
+            + _dot(2048, 14, 16, "bf16")
+            # matrices of under 400 multiply-adds, which a CPU runs in PyTorch's scalar loop
+            # (planner.cost.params.CPU_NAIVE_BMM_MACS): F^2 D = 288, 256 and 288
+            + _dot(1024, 3, 32)
+            + _dot(4096, 4, 16)
+            + _dot(2048, 6, 8)
             + _dcn(1024, 432, 64)
             + _dcn(1024, 432, 0)
             + _dcn(4096, 256, 32)

@@ -8,7 +8,8 @@ tile of :data:`planner.cost.params.CPU_BATCHED_TILE`, one row by four columns): 
 matrices is cut into tiles, the ``B x tiles`` tiles run in waves over the compute units, and
 ``batched_efficiency`` (per dtype) scales the GEMM family's efficiency for these tiny matrices. Each
 matrix also pays ``matrix_s`` of set-up (CPU libraries call a small GEMM per matrix; one GPU kernel
-covers the batch, so it is tiny there)::
+covers the batch, so it is tiny there). A CPU runs matrices of under 400 multiply-adds in PyTorch's own
+scalar loop, priced per output element and multiply-add (:func:`batched_gemm_time_s`)::
 
     bmm_s    = max(2 * waves * units * tile_m * tile_n * k / (peak[dtype] * peak_fraction
                    * k / (k + batched_k_half) * batched_efficiency),
@@ -33,6 +34,7 @@ from collections.abc import Mapping
 from planner.cost.gemm import DTYPES, gemm_time_s, gradient_gemms_s, k_half_for
 from planner.cost.params import (
     CPU_BATCHED_TILE,
+    CPU_NAIVE_BMM_MACS,
     ELEM_BYTES,
     DeviceFigures,
     ParamSpec,
@@ -79,11 +81,29 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "set-up per matrix of a batched GEMM: about nothing on GPUs (one kernel for the whole batch); "
             "CPU libraries loop over small GEMM calls (fitted where measured)", 1e-12, 1e-4,
             "s per matrix"),
+        "naive_output_s": ParamSpec(
+            "naive_output_s", 1e-9,
+            "a few cycles of a 2-4 GHz core per output element of PyTorch's scalar batched-product loop "
+            "(its set-up and store; CPUs only, matrices under params.CPU_NAIVE_BMM_MACS multiply-adds; "
+            "fitted where measured)", 1e-12, 1e-5, "s per output element per core"),
+        "naive_mac_s": ParamSpec(
+            "naive_mac_s", 1e-9,
+            "a dependent scalar multiply-add chain, about 4 cycles of a 2-4 GHz core per multiply-add, both "
+            "operands read along the inner dimension (the forward's Z Zᵀ); CPUs only, fitted where measured",
+            1e-12, 1e-5, "s per multiply-add per core"),
+        "naive_strided_mac_s": ParamSpec(
+            "naive_strided_mac_s", 1e-9,
+            "as naive_mac_s, an operand read across rows (the backward's G Z and Zᵀ G: one load per row "
+            "stride); CPUs only, fitted where measured", 1e-12, 1e-5, "s per multiply-add per core"),
         "bandwidth_fraction": ParamSpec(
             "bandwidth_fraction", float(efficiency.hbm_fraction),
             "efficiency.hbm_fraction (STREAM-like fraction, hardware.md 4.2)", 1e-5, 1.5,
             "fraction of device.hbm_bandwidth_bytes_per_s"),
         **cache_specs(efficiency),
+        "low_precision_rate": ParamSpec(
+            "low_precision_rate", 1.0,
+            "the memory family's rate of element-wise ops on 2-byte floats (shared from it where measured: "
+            "a CPU converts each element to fp32 and back)", 1e-3, 10.0, "x the fp32 byte rate"),
         "gather_bytes_per_element": ParamSpec(
             "gather_bytes_per_element", 16.0,
             "advanced indexing reads two int64 indices (row, column) per gathered element: 2 x 8 B "
@@ -106,7 +126,18 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
 
     ``self_product``: both operands are one tensor (the forward's ``Z Zᵀ``). A GPU reads its bytes from
     memory once (the second operand's loads of each sample's few-KB block hit the L2); a CPU BLAS packs
-    each operand into a buffer of its own, so it streams them twice as for two tensors."""
+    each operand into a buffer of its own, so it streams them twice as for two tensors.
+
+    On a CPU, matrices of fewer than :data:`~planner.cost.params.CPU_NAIVE_BMM_MACS` multiply-adds run
+    PyTorch's scalar loop instead, the batch split over the cores: ``batch * m * n * (naive_output_s + k
+    * mac_s) / cores``, with ``naive_mac_s`` where both operands are read along the inner dimension (the
+    self product ``Z Zᵀ``) and ``naive_strided_mac_s`` otherwise."""
+    operands = m * k if self_product and fig.kind != "cpu" else m * k + k * n
+    memory_s = batch * (operands + m * n) * ELEM_BYTES.get(precision, 4) / bandwidth
+    if fig.kind == "cpu" and m * n * k < CPU_NAIVE_BMM_MACS:
+        mac_s = p.get("naive_mac_s", 1e-9) if self_product else p.get("naive_strided_mac_s", 1e-9)
+        compute_s = batch * m * n * (p.get("naive_output_s", 1e-9) + k * mac_s) / fig.compute_units
+        return max(compute_s, memory_s), compute_s, memory_s
     if fig.kind == "cpu":
         (tile_m, tile_n), resident = CPU_BATCHED_TILE, 1
     else:
@@ -120,9 +151,12 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
                                           p.get("batched_efficiency_fp32", 1.0))
     compute_s = 2.0 * waves * units * tile_m * tile_n * k / (fig.peak_for(precision) * eff)
     setup_s = batch * p["matrix_s"] if fig.kind == "cpu" else 0.0  # one GPU kernel covers the batch
-    operands = m * k if self_product and fig.kind != "cpu" else m * k + k * n
-    memory_s = batch * (operands + m * n) * ELEM_BYTES.get(precision, 4) / bandwidth
     return max(compute_s, memory_s) + setup_s, compute_s, memory_s
+
+
+def _element_rate(p: Mapping[str, float], elem: int) -> float:
+    """Byte-rate factor of the family's element-wise ops: ``low_precision_rate`` on 2-byte floats."""
+    return p.get("low_precision_rate", 1.0) if elem < 4 else 1.0
 
 
 def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
@@ -143,7 +177,8 @@ def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], 
     if phase == "forward":
         bmm_s, compute_s, memory_s = batched_gemm_time_s(p, gemm_p, fig, b, f, f, d, precision, bandwidth,
                                                          self_product=True)
-        gather_bytes = pairs * (2.0 * elem + p["gather_bytes_per_element"])
+        data_bytes = b * f * f * elem + 2.0 * pairs * elem  # read the product, write the triangle
+        index_bytes = pairs * p["gather_bytes_per_element"]
         launches = DOT_LAUNCHES["forward"]
     else:
         # autograd's two products for Z, once as the left operand (G Z: F x D over F) and once as the
@@ -153,10 +188,13 @@ def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], 
         bmm_s, compute_s, memory_s = (x + y for x, y in zip(left, right, strict=True))
         # zero the F x F gradient, scatter-add the triangle (index_put_ with accumulate), and add the two
         # halves of Z's gradient, one of them transposed (read two B x F x D tensors, write one)
-        gather_bytes = (b * f * f * elem + pairs * (2.0 * elem + p["scatter_bytes_per_element"])
-                        + 3.0 * b * f * d * elem)
+        data_bytes = b * f * f * elem + 2.0 * pairs * elem + 3.0 * b * f * d * elem
+        index_bytes = pairs * p["scatter_bytes_per_element"]
         launches = DOT_LAUNCHES["backward"]
-    gather_s = gather_bytes / bandwidth
+    # the element-wise data is served by the cache while the op's tensors fit in it; the index work per
+    # element is not memory traffic and runs at one rate
+    hit = cache_hit(p, fig, data_bytes)
+    gather_s = (data_bytes * memory_rate_bytes(p, hit) + index_bytes) / (bandwidth * _element_rate(p, elem))
     fixed = launches * p["fixed_s"]
     return fixed + bmm_s + gather_s, {"fixed_s": fixed, "compute_s": compute_s, "memory_s": memory_s,
                                       "bmm_s": bmm_s, "gather_s": gather_s}
@@ -184,6 +222,6 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
     # whole of its traffic is the working set the cache has to hold
     hit = cache_hit(p, fig, (3.0 if phase == "forward" else DCN_ELEMENTWISE_BYTES[key]) * tensor)
     stream_s = (DCN_ELEMENTWISE_BYTES[key] * tensor * memory_rate_bytes(p, hit)
-                / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]))
+                / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"] * _element_rate(p, elem)))
     elementwise = DCN_ELEMENTWISE_LAUNCHES[key]
     return gemm_s + stream_s + elementwise * p["fixed_s"], launches + elementwise

@@ -80,6 +80,13 @@ CPU_TILE = (8, 16)
 #: which the 8 x 16 register tile of large GEMMs does not show (it prices 15 and 16 alike and 17 as 32).
 #: Fitted to quick benches, it took the interaction family's cross-validated p90 from 53-67% to 34-36%.
 CPU_BATCHED_TILE = (1, 4)
+#: A CPU ``torch.bmm`` whose matrices hold fewer multiply-adds than this (``m * n * k``) runs PyTorch's own
+#: scalar loop (``baddbmm_cpu_kernel`` in ATen's ``bmm_out_or_baddbmm_``: a dot product per output element,
+#: the batch split over the cores) instead of a BLAS call per matrix. Measured on this project's 2-core
+#: Xeon VM (torch 2.13, fp32, 4096 matrices): 392 multiply-adds (7 x 7 over 8) took 154 ns per matrix and
+#: 432 (6 x 6 over 12) 33 ns; 396 (3 x 3 over 44) 143 ns and 405 (3 x 3 over 45) 48 ns; 300 (10 x 10 over 3)
+#: 199 ns and 400 (10 x 10 over 4) 30 ns: the step sits at 400 for every shape.
+CPU_NAIVE_BMM_MACS = 400
 #: Widths ``n`` (inclusive range) of a CPU fp32 GEMM with a transposed first operand that a CPU BLAS runs
 #: in a narrow kernel of its own instead of its packed one: an ``nn.Linear`` weight gradient dYᵀ X of a
 #: layer with 2 to 11 inputs (DLRM's dense features). Measured on this project's 2-core CPU (torch 2.13,
