@@ -26,6 +26,9 @@ class GemmOp:
     """C[m, n] = A[m, k] @ B[k, n] in ``precision`` (one nn.Linear forward is m=batch, k=in, n=out).
 
     ``transposed_a`` says A is read transposed, as in a weight gradient dYᵀ X (m=out, n=in, k=batch).
+    ``context_bytes`` is the other data a training step touches around the op, which competes with its
+    operands for the cache (set by the step model, :mod:`planner.sim.processes`): 0 for an op timed
+    alone (a benchmark).
     """
 
     m: int
@@ -33,6 +36,7 @@ class GemmOp:
     k: int
     precision: str
     transposed_a: bool = False
+    context_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,18 +72,20 @@ class InteractionOp:
     dim: int
     precision: str
     phase: Phase
+    context_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
 class MemoryOp:
     """A memory-bound operation moving ``bytes`` in total (read + write) over elements of ``elem_bytes``
     each (2 for bf16/fp16 activations; 4 for fp32 data); ``optimizer`` names a dense optimizer step's
-    algorithm (kind ``optimizer``: its launches and temporaries)."""
+    algorithm (kind ``optimizer``: its launches and temporaries); ``context_bytes`` as for :class:`GemmOp`."""
 
     kind: MemoryKind
     bytes: float
     elem_bytes: int = 4
     optimizer: str = "adagrad"
+    context_bytes: float = 0.0
 
 
 @dataclass(frozen=True)

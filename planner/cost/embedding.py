@@ -391,13 +391,25 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
                    "stream_s": stream_s, "page_fault_s": fault_s, "serial_s": serial_s, "hit_fraction": hit}
 
 
+def _rows_read(fig: DeviceFigures, tables: list[tuple[float, int, int, float, float]]) -> list[float]:
+    """Distinct bytes each table's forward reads, at the access granularity, from ``(rows, dim, elem_bytes,
+    lookups, zipf_exponent)``."""
+    return [unique_rows(int(rows), float(lookups), float(s))
+            * row_bytes(int(dim), int(elem), fig.access_bytes) for rows, dim, elem, lookups, s in tables]
+
+
+def step_read_bytes(fig: DeviceFigures, tables: list[tuple[float, int, int, float, float]]) -> float:
+    """Distinct bytes of rows a step's forwards read over ``tables`` (``(rows, dim, elem_bytes, lookups,
+    zipf_exponent)`` each), at the access granularity."""
+    return float(sum(_rows_read(fig, tables)))
+
+
 def evicted_between(fig: DeviceFigures, tables: list[tuple[float, int, int, float, float]],
                     other_bytes: float = 0.0) -> list[float]:
     """Bytes of other data a step touches between each table's forward and its update, from ``(rows, dim,
     elem_bytes, lookups, zipf_exponent)`` per table: ``other_bytes`` of dense working data and the rows the
     other tables' forwards read (their distinct rows at the access granularity)."""
-    read = [unique_rows(int(rows), float(lookups), float(s))
-            * row_bytes(int(dim), int(elem), fig.access_bytes) for rows, dim, elem, lookups, s in tables]
+    read = _rows_read(fig, tables)
     total = float(sum(read))
     return [max(float(other_bytes), 0.0) + total - own for own in read]
 

@@ -174,11 +174,14 @@ def fixed_s(p: Mapping[str, float], precision: str) -> float:
 
 
 def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: int,
-                precision: str, transposed_a: bool = False) -> tuple[float, float, float]:
+                precision: str, transposed_a: bool = False,
+                context_bytes: float = 0.0) -> tuple[float, float, float]:
     """Time of one GEMM C[m,n] = op(A)[m,k] B[k,n] in seconds, as ``(total, compute_s, memory_s)``.
 
     ``transposed_a`` says A is read transposed (a weight gradient dYᵀ X); it changes the price only where
-    :func:`is_narrow_product` holds (a CPU, fp32 or tf32, 2 to 11 columns).
+    :func:`is_narrow_product` holds (a CPU, fp32 or tf32, 2 to 11 columns). ``context_bytes`` of other
+    data share the cache with the operands (a training step's: the capacity-miss curve is read at the
+    operands' bytes plus these).
     """
     fixed = fixed_s(p, precision)
     if m <= 0 or n <= 0 or k <= 0:
@@ -189,7 +192,7 @@ def gemm_time_s(p: Mapping[str, float], fig: DeviceFigures, m: int, n: int, k: i
     elem = ELEM_BYTES.get(precision, 4)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     operand_bytes, output_bytes = (m * k + k * n) * elem, m * n * elem
-    hit = cache_hit(p, fig, operand_bytes + output_bytes)
+    hit = cache_hit(p, fig, operand_bytes + output_bytes + context_bytes)
     # what the cache serves runs at its rate; the rest streams from memory, outputs at output_write_cost
     cached_s = hit * (operand_bytes + output_bytes) / p.get("cache_bandwidth_ratio", 1.0) / bandwidth
     miss_s = (1.0 - hit) * (operand_bytes + output_bytes * p.get("output_write_cost", 1.0)) / bandwidth

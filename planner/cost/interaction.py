@@ -161,14 +161,15 @@ def _element_rate(p: Mapping[str, float], elem: int) -> float:
 
 def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
                            batch: int, features: int, dim: int, precision: str,
-                           phase: str) -> tuple[float, dict[str, float]]:
+                           phase: str, context_bytes: float = 0.0) -> tuple[float, dict[str, float]]:
     """Time of the dot interaction (forward or backward) in seconds, and its parts.
 
     ``gemm_p`` are the GEMM family's parameters (the batched product is priced like its kernels). The
     product and the triangle gather are separate kernels, so their times add; the gather streams its
     elements plus ``gather_bytes_per_element`` of index work per element (advanced indexing reads a row
     and a column int64 index for every gathered element); the backward's accumulating scatter into a
-    zeroed F x F gradient costs ``scatter_bytes_per_element`` per element instead.
+    zeroed F x F gradient costs ``scatter_bytes_per_element`` per element instead. ``context_bytes`` of
+    other data share the cache with the element-wise data (a training step's).
     """
     elem = ELEM_BYTES.get(precision, 4)
     b, f, d = float(batch), float(features), float(dim)
@@ -193,7 +194,7 @@ def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], 
         launches = DOT_LAUNCHES["backward"]
     # the element-wise data is served by the cache while the op's tensors fit in it; the index work per
     # element is not memory traffic and runs at one rate
-    hit = cache_hit(p, fig, data_bytes)
+    hit = cache_hit(p, fig, data_bytes + context_bytes)
     gather_s = (data_bytes * memory_rate_bytes(p, hit) + index_bytes) / (bandwidth * _element_rate(p, elem))
     fixed = launches * p["fixed_s"]
     return fixed + bmm_s + gather_s, {"fixed_s": fixed, "compute_s": compute_s, "memory_s": memory_s,

@@ -143,11 +143,12 @@ def _elementwise_rate(p: Mapping[str, float], kind: str, elem_bytes: int) -> flo
 
 def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
                   nbytes: float, optimizer: str = "adagrad",
-                  elem_bytes: int = 4) -> tuple[float, dict[str, float]]:
+                  elem_bytes: int = 4, context_bytes: float = 0.0) -> tuple[float, dict[str, float]]:
     """Time of a memory-bound op moving ``nbytes`` (read + write) in seconds, and its parts.
 
     ``optimizer`` (``adagrad``, ``sgd``, ``adam``) only matters for an optimizer step, ``elem_bytes`` (the
-    element size, 2 for bf16/fp16) only for an element-wise op.
+    element size, 2 for bf16/fp16) only for an element-wise op; ``context_bytes`` of other data share the
+    cache with the op's working set (a training step's).
     """
     if kind in ("h2d", "d2h"):
         link = fig.host_link_bandwidth_bytes_per_s * p["host_link_fraction"]
@@ -161,7 +162,7 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
         fault_s = step.temporaries * fresh_mapping_fault_s(p, fig, nbytes / step.passes)
     else:
         fixed = p["fixed_s"]
-    hit = cache_hit(p, fig, working_set_bytes(kind, nbytes, optimizer))
+    hit = cache_hit(p, fig, working_set_bytes(kind, nbytes, optimizer) + context_bytes)
     bandwidth = (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
                  * _elementwise_rate(p, kind, elem_bytes))
     transfer_s = nbytes * memory_rate_bytes(p, hit) / bandwidth

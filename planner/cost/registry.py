@@ -178,7 +178,7 @@ class AnalyticCostModel:
 
     def _gemm(self, op: GemmOp) -> Estimate:
         total, compute_s, memory_s = gemm.gemm_time_s(self.params["gemm"], self.figures, op.m, op.n, op.k,
-                                                      op.precision, op.transposed_a)
+                                                      op.precision, op.transposed_a, op.context_bytes)
         parts = {"fixed_s": gemm.fixed_s(self.params["gemm"], op.precision), "compute_s": compute_s,
                  "memory_s": memory_s}
         return Estimate(total, self.sigma["gemm"], 1, "gemm", parts)
@@ -206,16 +206,24 @@ class AnalyticCostModel:
                    float(op.zipf_exponent)) for op in ops]
         return embedding.evicted_between(self.figures, tables, other_bytes)
 
+    def embedding_step_bytes(self, ops: list[EmbeddingOp]) -> float:
+        """Distinct bytes of rows a step's lookups read on a device (one forward op per table of ``ops``, at
+        the access granularity): the embedding data that competes with the dense ops for the cache."""
+        tables = [(float(op.rows), int(op.dim), int(op.elem_bytes), float(op.batch * op.pooling),
+                   float(op.zipf_exponent)) for op in ops]
+        return embedding.step_read_bytes(self.figures, tables)
+
     def _interaction(self, op: InteractionOp) -> Estimate:
         total, parts = interaction.dot_interaction_time_s(
             self.params["interaction"], self.params["gemm"], self.figures, op.batch, op.features, op.dim,
-            op.precision, op.phase)
+            op.precision, op.phase, op.context_bytes)
         launches = interaction.DOT_LAUNCHES["forward" if op.phase == "forward" else "backward"]
         return Estimate(total, self.sigma["interaction"], launches, "interaction", parts)
 
     def _memory(self, op: MemoryOp) -> Estimate:
         total, parts = memory_bound.memory_time_s(self.params["memory"], self.figures, op.kind, op.bytes,
-                                                  op.optimizer, elem_bytes=op.elem_bytes)
+                                                  op.optimizer, elem_bytes=op.elem_bytes,
+                                                  context_bytes=op.context_bytes)
         return Estimate(total, self.sigma["memory"], memory_bound.launches_for(op.kind, op.optimizer),
                         "memory", parts)
 
