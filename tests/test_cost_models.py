@@ -569,7 +569,8 @@ def test_vectorised_embedding_times_equal_the_per_op_formula(name):
 
     profile = load_profile(name)
     fig = device_figures(profile)
-    p = dict(default_parameters(profile)["embedding"], update_row_bytes_sgd=300.0, page_fault_s=2e-6)
+    p = dict(default_parameters(profile)["embedding"], update_row_bytes_sgd=300.0, page_fault_s=2e-6,
+             bag_overhead_bytes=40.0, convert_bytes_per_element=0.5)
     ops = []
     for rows, dim, pooling, batch, elem, zipf in itertools.product(
             (300, 50_000, 4_000_000), (8, 64), (1.0, 20.0), (256, 8192), (2, 4), (0.0, 0.8, 1.0, 1.2)):
@@ -958,3 +959,137 @@ def test_a_gpu_sgd_update_streams_no_coalesced_gradient():
     lookups, value = 65536 * 20, 128 * 4
     expected = (65536 * value + p["backward_value_passes"] * lookups * (value + INDEX_BYTES)) / bandwidth
     assert parts["stream_s"] == pytest.approx(expected / p.get("backward_bandwidth_ratio", 1.0))
+
+
+def test_a_cpu_bmm_of_under_400_multiply_adds_per_matrix_runs_pytorchs_scalar_loop():
+    """Below CPU_NAIVE_BMM_MACS multiply-adds a CPU matrix costs m n (naive_output_s + k mac) over the
+    cores, the mac of a self product (both operands along k) apart from a strided one; at 400 and above,
+    and on every GPU, the tiled BLAS price holds."""
+    from planner.cost.interaction import batched_gemm_time_s
+    from planner.cost.params import CPU_NAIVE_BMM_MACS, device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    params = default_parameters(profile)
+    p = dict(params["interaction"], naive_output_s=1e-9, naive_mac_s=2e-10, naive_strided_mac_s=5e-10)
+    g = params["gemm"]
+    assert CPU_NAIVE_BMM_MACS == 400
+    batch, m, n, k = 4096, 7, 7, 8  # 392 multiply-adds
+    loose = batch * m * n * (1e-9 + k * 5e-10) / fig.compute_units
+    tight = batch * m * n * (1e-9 + k * 2e-10) / fig.compute_units
+    assert batched_gemm_time_s(p, g, fig, batch, m, n, k, "fp32", 1e18)[0] == pytest.approx(loose)
+    assert batched_gemm_time_s(p, g, fig, batch, m, n, k, "fp32", 1e18, self_product=True)[0] == \
+        pytest.approx(tight)
+    # 400 multiply-adds (5 x 5 over 16): the BLAS path, where the naive parameters play no part
+    blas = batched_gemm_time_s(p, g, fig, batch, 5, 5, 16, "fp32", 1e18)
+    assert blas == batched_gemm_time_s(dict(p, naive_mac_s=1.0, naive_strided_mac_s=1.0), g, fig, batch, 5,
+                                       5, 16, "fp32", 1e18)
+    gpu = load_profile("h100-sxm-80gb")
+    gp = default_parameters(gpu)
+    gfig = device_figures(gpu)
+    small = batched_gemm_time_s(gp["interaction"], gp["gemm"], gfig, batch, m, n, k, "fp32", 1e12)
+    assert small == batched_gemm_time_s(dict(gp["interaction"], naive_mac_s=1.0, naive_strided_mac_s=1.0),
+                                        gp["gemm"], gfig, batch, m, n, k, "fp32", 1e12)
+
+
+def test_the_dot_interactions_element_wise_data_is_served_by_the_cache_while_it_fits():
+    """The triangle gather's data runs at the cache's rate while the op's tensors fit (its index work at
+    one rate): with a cache 8x faster, a small batch's gather gets faster and a batch far beyond the
+    cache does not; 2-byte floats stream at the low-precision rate."""
+    from planner.cost.interaction import dot_interaction_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    params = default_parameters(profile)
+    p = dict(params["interaction"], cache_fraction=0.1, cache_sharpness=4.0, cache_bandwidth_ratio=1.0)
+    fast = dict(p, cache_bandwidth_ratio=8.0)
+    g = params["gemm"]
+
+    def gather(q: dict, batch: int, precision: str = "fp32") -> float:
+        return dot_interaction_time_s(q, g, fig, batch, 27, 64, precision, "forward")[1]["gather_s"]
+
+    assert gather(fast, 256) < 0.7 * gather(p, 256)  # the data part (about half) 8x faster
+    no_index = dict(p, gather_bytes_per_element=1e-6)
+    assert gather(dict(no_index, cache_bandwidth_ratio=8.0), 256) == pytest.approx(gather(no_index, 256) / 8,
+                                                                                   rel=1e-3)
+    assert gather(fast, 1_000_000) == pytest.approx(gather(p, 1_000_000), rel=1e-3)
+    slow = dict(p, low_precision_rate=0.5)
+    assert gather(slow, 256, "bf16") == pytest.approx(2.0 * gather(p, 256, "bf16"))
+    assert gather(slow, 256) == gather(p, 256)
+
+
+def test_the_step_context_competes_with_a_dense_ops_operands_for_the_cache():
+    """An op priced with context bytes reads the cache curve at its own bytes plus them: none is the
+    benchmark's price, a context that still fits changes little, one far beyond the cache prices the op
+    through memory (never faster); host transfers and collectives take no context."""
+    model = build_cost_model(load_profile("cpu-generic"))
+    for op in (GemmOp(2048, 256, 512, "fp32"), MemoryOp("elementwise", 3e6),
+               InteractionOp(2048, 14, 32, "fp32", "forward"), MemoryOp("optimizer", 4e6)):
+        alone = model.predict(op).time_s
+        crowded = model.predict(type(op)(**{**op.__dict__, "context_bytes": 1e12})).time_s
+        assert crowded > alone
+        assert model.predict(type(op)(**{**op.__dict__, "context_bytes": 0.0})).time_s == alone
+
+
+def test_the_step_gives_its_dense_ops_the_ranks_other_data_as_context(monkeypatch):
+    """build_program hands every dense op of a step the rank's dense working bytes plus the distinct
+    embedding rows its tables read (one forward per table), and no context to host transfers."""
+    from planner import memory
+    from planner.cost import registry
+    from planner.sim.engine import simulate
+    from planner.workload import load_workload
+
+    w = load_workload("tiny")
+    seen: list = []
+    rows_read: list = []
+    real_predict = registry.AnalyticCostModel.predict
+    real_rows = registry.AnalyticCostModel.embedding_step_bytes
+
+    def spy(self, op):
+        seen.append(op)
+        return real_predict(self, op)
+
+    def spy_rows(self, ops):
+        rows_read.append((len(ops), real_rows(self, ops)))
+        return rows_read[-1][1]
+
+    monkeypatch.setattr(registry.AnalyticCostModel, "predict", spy)
+    monkeypatch.setattr(registry.AnalyticCostModel, "embedding_step_bytes", spy_rows)
+    simulate(w, load_profile("cpu-generic"), 1, steps=2, seed=0)
+    assert rows_read and all(n == sum(t.count for t in w.model.tables) for n, _ in rows_read)
+    assert rows_read[0][1] > 0
+    expected = memory.dense_working_bytes(w, 1, w.training.batch_size) + rows_read[0][1]
+    dense = [op for op in seen if isinstance(op, (GemmOp, InteractionOp))
+             or (isinstance(op, MemoryOp) and op.kind not in ("h2d", "d2h"))]
+    in_step = [op for op in dense if op.context_bytes > 0]
+    assert len(in_step) > 20 and all(op.context_bytes == pytest.approx(expected) for op in in_step)
+    assert all(op.context_bytes == 0.0 for op in seen if isinstance(op, MemoryOp) and op.kind == "h2d")
+
+
+def test_an_embedding_forward_pays_per_bag_and_a_two_byte_table_per_element_converted():
+    """bag_overhead_bytes is paid once per bag (not per lookup); convert_bytes_per_element per element of
+    each 2-byte row looked up, in the forward and the backward, and never for fp32 tables."""
+    from planner.cost.embedding import embedding_time_s
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    p = default_parameters(profile)["embedding"]
+    bw = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+
+    def t(q: dict, pooling: float, elem: int, phase: str = "forward") -> float:
+        return embedding_time_s(q, fig, 100_000, 32, pooling, 4096, elem, phase, "sgd")[0]
+
+    bags = dict(p, bag_overhead_bytes=p["bag_overhead_bytes"] + 100.0)
+    for pooling in (1.0, 50.0):
+        assert t(bags, pooling, 4) - t(p, pooling, 4) == pytest.approx(4096 * 100.0 / bw)
+    conv = dict(p, convert_bytes_per_element=p["convert_bytes_per_element"] + 2.0)
+    for phase in ("forward", "backward"):
+        assert t(conv, 20.0, 4, phase) == t(p, 20.0, 4, phase)
+        extra = t(conv, 20.0, 2, phase) - t(p, 20.0, 2, phase)
+        ratio = 1.0 if phase == "forward" else p.get("backward_bandwidth_ratio", 1.0)
+        assert extra == pytest.approx(4096 * 20 * 32 * 2.0 / bw / ratio)
