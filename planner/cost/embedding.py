@@ -154,13 +154,14 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             1e-3, 1e5, "bytes-equivalent per lookup"),
         "bag_overhead_bytes": ParamSpec(
             "bag_overhead_bytes", 1.0,
-            "about nothing (1 B): a bag's own work (its offsets, zeroing the sum, the loop's set-up) is in the "
-            "output row's bytes; fitted where measured (a CPU kernel pays a per-bag set-up that heavy pooling "
-            "amortises)", 1e-3, 1e6, "bytes-equivalent per bag (forward)"),
+            "about nothing (1 B): a bag's own work (its offsets, zeroing the sum, the loop's set-up) is in "
+            "the output row's bytes; fitted where measured (a CPU kernel pays a per-bag set-up that heavy "
+            "pooling amortises)", 1e-3, 1e6, "bytes-equivalent per bag (forward)"),
         "convert_bytes_per_element": ParamSpec(
             "convert_bytes_per_element", 0.01,
-            "about nothing (0.01 B): GPUs convert bf16/fp16 rows to fp32 in their load path; fitted where "
-            "2-byte tables are measured (a CPU converts each element with instructions of its own)", 1e-4, 1e4,
+            "about nothing (0.01 B): GPUs convert bf16/fp16 rows to fp32 in their load path; fitted "
+            "where 2-byte tables are measured (a CPU converts each element with instructions of its own)",
+            1e-4, 1e4,
             "bytes-equivalent per element of a 2-byte row looked up"),
         "backward_value_passes": ParamSpec(
             "backward_value_passes", 2.0,
