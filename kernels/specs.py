@@ -326,6 +326,8 @@ def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
             cases += _dot(batch, features, dim)
         for width, rank in ((432, 0), (3456, 512), (1024, 256)):
             cases += _dcn(batch, width, rank)
+    # matrices of under 400 multiply-adds (a CPU's scalar bmm loop: planner.cost.params.CPU_NAIVE_BMM_MACS)
+    cases += _dot(1024, 3, 32) + _dot(4096, 4, 16) + _dot(2048, 6, 8) + _dot(2048, 5, 8)
     for dtype in ("bf16",) + (("fp16",) if device_kind == "cuda" else ()):
         cases += _dot(8192, 27, 128, dtype) + _dcn(8192, 3456, 512, dtype)
     return _dedupe(cases)

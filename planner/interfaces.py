@@ -26,9 +26,9 @@ class GemmOp:
     """C[m, n] = A[m, k] @ B[k, n] in ``precision`` (one nn.Linear forward is m=batch, k=in, n=out).
 
     ``transposed_a`` says A is read transposed, as in a weight gradient dYᵀ X (m=out, n=in, k=batch).
-    ``context_bytes`` is the other data a training step touches around the op, which competes with its
-    operands for the cache (set by the step model, :mod:`planner.sim.processes`): 0 for an op timed
-    alone (a benchmark).
+    ``context_bytes`` is the data a training step touches between two calls of the op (its own a small
+    share of it), which competes with its operands for the cache (set by the step model,
+    :mod:`planner.sim.processes`): 0 for an op timed alone (a benchmark).
     """
 
     m: int

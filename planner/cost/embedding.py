@@ -19,7 +19,8 @@ Forward (gather + sum)::
 
     time_s = launches * fixed_s + [L * row_bytes * ((1 - hit) + hit / cache_bandwidth_ratio)
              + L * (1 - hit) * miss_overhead_bytes + L * (1 - tlb_hit) * page_walk_bytes
-             + L * lookup_overhead_bytes + index_and_output_bytes] / (memory_bandwidth * bandwidth_fraction)
+             + L * lookup_overhead_bytes + B * bag_overhead_bytes + index_and_output_bytes]
+             / (memory_bandwidth * bandwidth_fraction)
 
 Backward with the optimizer update: the sparse gradient (one row per lookup, ``backward_value_passes``
 passes over it). How it reaches the table depends on the optimizer, as in PyTorch's sparse path:
@@ -157,12 +158,6 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
             "about nothing (1 B): a bag's own work (its offsets, zeroing the sum, the loop's set-up) is in "
             "the output row's bytes; fitted where measured (a CPU kernel pays a per-bag set-up that heavy "
             "pooling amortises)", 1e-3, 1e6, "bytes-equivalent per bag (forward)"),
-        "convert_bytes_per_element": ParamSpec(
-            "convert_bytes_per_element", 0.01,
-            "about nothing (0.01 B): GPUs convert bf16/fp16 rows to fp32 in their load path; fitted "
-            "where 2-byte tables are measured (a CPU converts each element with instructions of its own)",
-            1e-4, 1e4,
-            "bytes-equivalent per element of a 2-byte row looked up"),
         "backward_value_passes": ParamSpec(
             "backward_value_passes", 2.0,
             "the per-lookup gradient rows (and their indices) are written by the backward and read once by "
@@ -331,11 +326,6 @@ def touched_passes(kind: str, optimizer: str, launches: float) -> float:
     return 1.0 + max(launches - BACKWARD_BASE_LAUNCHES, 0)
 
 
-def _convert_bytes(p: Mapping[str, float], dim: Any, elem_bytes: Any) -> Any:
-    """Bytes-equivalent of converting one looked-up row of 2-byte floats to fp32 (0 for fp32 rows)."""
-    return dim * p.get("convert_bytes_per_element", 0.0) * (elem_bytes < 4)  # scalars or arrays
-
-
 def row_bytes(dim: int, elem_bytes: int, access_bytes: int) -> int:
     """Bytes one row costs at the memory system's access granularity."""
     return ceil_div(dim * elem_bytes, access_bytes) * access_bytes
@@ -368,8 +358,8 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
         launches = FORWARD_LAUNCHES
         fixed = launches * p["fixed_s"]
         rows_s = lookups * (rbytes * row_cost + (1.0 - hit) * p["miss_overhead_bytes"] + walk) / bandwidth
-        overhead_s = (lookups * (p["lookup_overhead_bytes"] + _convert_bytes(p, dim, elem_bytes))
-                      + batch * p.get("bag_overhead_bytes", 0.0)) / bandwidth
+        overhead_s = (lookups * p["lookup_overhead_bytes"]
+                      + batch * p.get("bag_overhead_bytes", 0.0)) / bandwidth  # per lookup, per bag
         stream_s = (lookups * INDEX_BYTES + batch * INDEX_BYTES + batch * dim * elem_bytes) / bandwidth
     else:
         launches = BACKWARD_LAUNCHES.get(optimizer, BACKWARD_LAUNCHES["adagrad"])
@@ -394,7 +384,7 @@ def embedding_time_s(p: Mapping[str, float], fig: DeviceFigures, rows: int, dim:
                       + 2.0 * touched * value_bytes * touched_passes(fig.kind, optimizer, launches))
         if coalesces:
             grad_bytes += p["sort_bytes_per_key"] * lookups * math.log2(max(lookups, 2.0))
-        overhead_s = lookups * (p["backward_lookup_bytes"] + _convert_bytes(p, dim, elem_bytes)) / bandwidth
+        overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
         fault_s = fresh_mapping_fault_s(p, fig, lookups * value_bytes, lookups * INDEX_BYTES,
                                         touched * value_bytes if coalesces else 0.0)
         stream_s = grad_bytes / bandwidth
@@ -607,8 +597,8 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
     # forward
     fwd = (FORWARD_LAUNCHES * p["fixed_s"]
            + lookups * (b.rbytes * row_cost + miss) / bandwidth
-           + (lookups * (p["lookup_overhead_bytes"] + _convert_bytes(p, b.dim, b.elem))
-              + b.batch * p.get("bag_overhead_bytes", 0.0)) / bandwidth
+           + (lookups * p["lookup_overhead_bytes"] + b.batch * p.get("bag_overhead_bytes", 0.0))
+           / bandwidth
            + (lookups * INDEX_BYTES + b.batch * INDEX_BYTES + b.batch * b.dim * b.elem) / bandwidth)
     # backward + update, per optimizer
     launches, coalesces, units, passes = b.launches, b.coalesces, b.units, b.passes
@@ -626,7 +616,7 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
                   + 2.0 * b.touched * value_bytes * b.touched_passes)
     grad_bytes = grad_bytes + np.where(coalesces, p["sort_bytes_per_key"] * lookups
                                        * np.log2(np.maximum(lookups, 2.0)), 0.0)
-    overhead_s = lookups * (p["backward_lookup_bytes"] + _convert_bytes(p, b.dim, b.elem)) / bandwidth
+    overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
     fault_s = np.zeros_like(lookups)
     if fig.kind == "cpu":
         fresh = sum(np.where(buf >= FRESH_MAPPING_BYTES, buf, 0.0)

@@ -8,19 +8,25 @@ tile of :data:`planner.cost.params.CPU_BATCHED_TILE`, one row by four columns): 
 matrices is cut into tiles, the ``B x tiles`` tiles run in waves over the compute units, and
 ``batched_efficiency`` (per dtype) scales the GEMM family's efficiency for these tiny matrices. Each
 matrix also pays ``matrix_s`` of set-up (CPU libraries call a small GEMM per matrix; one GPU kernel
-covers the batch, so it is tiny there). A CPU runs matrices of under 400 multiply-adds in PyTorch's own
-scalar loop, priced per output element and multiply-add (:func:`batched_gemm_time_s`)::
+covers the batch, so it is tiny there). A CPU runs fp32 matrices of under 400 multiply-adds in PyTorch's
+own scalar loop, priced per output element and multiply-add (:func:`batched_gemm_time_s`)::
 
     bmm_s    = max(2 * waves * units * tile_m * tile_n * k / (peak[dtype] * peak_fraction
                    * k / (k + batched_k_half) * batched_efficiency),
                    bmm bytes / bw) + B * matrix_s (CPU only)
-    forward:  one bmm (F x F over k = D), then the gather of P elements
-              (P * (2 * elem + gather_bytes_per_element)) / bw                     (2 launches)
+    forward:  one bmm (F x F over k = D), then the gather of P elements:
+              data = 2 P elem (read and write the triangle), index = P * gather_bytes_per_element
     backward: autograd's two bmm for dZ = G Z + (Zᵀ G)ᵀ (F x D over k = F, and D x F over k = F: an
               output F wide), the zeroed B F² gradient, the accumulating scatter and the add of the
-              two halves of dZ: (B F² elem + P * (2 * elem + scatter_bytes_per_element)
-              + 3 B F D elem) / bw                                                  (5 launches)
+              two halves of dZ: data = B F² elem + 2 P elem + 3 B F D elem,
+              index = P * scatter_bytes_per_element
+    gather_s = (data * rate(hit) / low_precision + index) / bw                 (2 and 5 launches)
     time_s   = launches * fixed_s + bmm_s + gather_s
+
+where ``hit`` is the cache's share of the op's tensors (the product or its gradient, the triangle, and
+in the backward Z's gradient halves) with ``context_bytes`` of other data beside them, ``rate`` the
+memory-rate bytes per byte it leaves, and ``low_precision`` the memory family's ``low_precision_rate``
+for 2-byte floats (1 for fp32).
 
 A DCN cross layer ``x_{l+1} = x0 * (U (V x_l) + b) + x_l`` (low rank ``r``; full rank when ``r == 0``) is
 priced as its GEMMs with the GEMM family's parameters plus its element-wise traffic at this family's
@@ -35,6 +41,7 @@ from planner.cost.gemm import DTYPES, gemm_time_s, gradient_gemms_s, k_half_for
 from planner.cost.params import (
     CPU_BATCHED_TILE,
     CPU_NAIVE_BMM_MACS,
+    CPU_PARALLEL_GRAIN,
     ELEM_BYTES,
     DeviceFigures,
     ParamSpec,
@@ -128,15 +135,19 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
     memory once (the second operand's loads of each sample's few-KB block hit the L2); a CPU BLAS packs
     each operand into a buffer of its own, so it streams them twice as for two tensors.
 
-    On a CPU, matrices of fewer than :data:`~planner.cost.params.CPU_NAIVE_BMM_MACS` multiply-adds run
-    PyTorch's scalar loop instead, the batch split over the cores: ``batch * m * n * (naive_output_s + k
-    * mac_s) / cores``, with ``naive_mac_s`` where both operands are read along the inner dimension (the
-    self product ``Z Zᵀ``) and ``naive_strided_mac_s`` otherwise."""
+    On a CPU, fp32 matrices of fewer than :data:`~planner.cost.params.CPU_NAIVE_BMM_MACS` multiply-adds
+    run PyTorch's scalar loop instead, the batch split over the threads ATen's grain allows (each takes
+    at least ``CPU_PARALLEL_GRAIN / (m n k)`` matrices): ``batch * m * n * (naive_output_s + k * mac_s) /
+    threads``, with ``naive_mac_s`` where both operands are read along the inner dimension (the self
+    product ``Z Zᵀ``) and ``naive_strided_mac_s`` otherwise."""
     operands = m * k if self_product and fig.kind != "cpu" else m * k + k * n
     memory_s = batch * (operands + m * n) * ELEM_BYTES.get(precision, 4) / bandwidth
-    if fig.kind == "cpu" and m * n * k < CPU_NAIVE_BMM_MACS:
+    macs = m * n * k
+    if fig.kind == "cpu" and precision in ("fp32", "tf32") and macs < CPU_NAIVE_BMM_MACS:
         mac_s = p.get("naive_mac_s", 1e-9) if self_product else p.get("naive_strided_mac_s", 1e-9)
-        compute_s = batch * m * n * (p.get("naive_output_s", 1e-9) + k * mac_s) / fig.compute_units
+        per_thread = max(CPU_PARALLEL_GRAIN // max(int(macs), 1), 1)
+        threads = max(1, min(fig.compute_units, ceil_div(batch, per_thread)))
+        compute_s = batch * m * n * (p.get("naive_output_s", 1e-9) + k * mac_s) / threads
         return max(compute_s, memory_s), compute_s, memory_s
     if fig.kind == "cpu":
         (tile_m, tile_n), resident = CPU_BATCHED_TILE, 1
@@ -178,7 +189,8 @@ def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], 
     if phase == "forward":
         bmm_s, compute_s, memory_s = batched_gemm_time_s(p, gemm_p, fig, b, f, f, d, precision, bandwidth,
                                                          self_product=True)
-        data_bytes = b * f * f * elem + 2.0 * pairs * elem  # read the product, write the triangle
+        data_bytes = 2.0 * pairs * elem  # read the triangle out of the product, write it
+        tensors = b * f * f * elem + pairs * elem  # the product and the triangle: what the cache holds
         index_bytes = pairs * p["gather_bytes_per_element"]
         launches = DOT_LAUNCHES["forward"]
     else:
@@ -190,12 +202,13 @@ def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], 
         # zero the F x F gradient, scatter-add the triangle (index_put_ with accumulate), and add the two
         # halves of Z's gradient, one of them transposed (read two B x F x D tensors, write one)
         data_bytes = b * f * f * elem + 2.0 * pairs * elem + 3.0 * b * f * d * elem
+        tensors = b * f * f * elem + pairs * elem + 3.0 * b * f * d * elem
         index_bytes = pairs * p["scatter_bytes_per_element"]
         launches = DOT_LAUNCHES["backward"]
     # the element-wise data is served by the cache while the op's tensors fit in it; the index work per
     # element is not memory traffic and runs at one rate
-    hit = cache_hit(p, fig, data_bytes + context_bytes)
-    gather_s = (data_bytes * memory_rate_bytes(p, hit) + index_bytes) / (bandwidth * _element_rate(p, elem))
+    hit = cache_hit(p, fig, tensors + context_bytes)
+    gather_s = (data_bytes * memory_rate_bytes(p, hit) / _element_rate(p, elem) + index_bytes) / bandwidth
     fixed = launches * p["fixed_s"]
     return fixed + bmm_s + gather_s, {"fixed_s": fixed, "compute_s": compute_s, "memory_s": memory_s,
                                       "bmm_s": bmm_s, "gather_s": gather_s}

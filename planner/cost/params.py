@@ -85,8 +85,14 @@ CPU_BATCHED_TILE = (1, 4)
 #: the batch split over the cores) instead of a BLAS call per matrix. Measured on this project's 2-core
 #: Xeon VM (torch 2.13, fp32, 4096 matrices): 392 multiply-adds (7 x 7 over 8) took 154 ns per matrix and
 #: 432 (6 x 6 over 12) 33 ns; 396 (3 x 3 over 44) 143 ns and 405 (3 x 3 over 45) 48 ns; 300 (10 x 10 over 3)
-#: 199 ns and 400 (10 x 10 over 4) 30 ns: the step sits at 400 for every shape.
+#: 199 ns and 400 (10 x 10 over 4) 30 ns: the step sits at 400 for every shape. bf16 showed no such step
+#: (392 and 432 multiply-adds: 54 and 63 ns; 396 and 405: 72 and 82 ns): it goes to oneDNN first, so the
+#: loop is priced for fp32 (and tf32, which a CPU computes in fp32) only.
 CPU_NAIVE_BMM_MACS = 400
+#: Work items per thread below which ATen's ``parallel_for`` keeps a loop on fewer threads
+#: (``at::internal::GRAIN_SIZE``); the scalar bmm loop hands each thread at least ``GRAIN / (m n k)``
+#: matrices, so a small batch of small matrices runs on fewer cores than the device has.
+CPU_PARALLEL_GRAIN = 32768
 #: Widths ``n`` (inclusive range) of a CPU fp32 GEMM with a transposed first operand that a CPU BLAS runs
 #: in a narrow kernel of its own instead of its packed one: an ``nn.Linear`` weight gradient dYᵀ X of a
 #: layer with 2 to 11 inputs (DLRM's dense features). Measured on this project's 2-core CPU (torch 2.13,

@@ -233,8 +233,8 @@ def build_program(workload: Workload, profile: HardwareProfile, plan: ShardingPl
                   cache: dict | None = None) -> Program:
     """The ordered items of one training step on a rank of ``dclass`` (see the module docstring).
 
-    ``cache`` (a dict shared by the classes of one plan) keeps the dense sections and the dense working
-    bytes, identical on every rank.
+    ``cache`` (a dict shared by the classes of one plan) keeps the dense working bytes, identical on every
+    rank, and the dense sections, per context (ranks whose tables read as many bytes share them).
     """
     m = workload.model
     act = memory.act_elem_bytes(workload)
