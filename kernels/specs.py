@@ -296,6 +296,12 @@ def _dcn(batch: int, width: int, low_rank: int, dtype: str = "fp32") -> list[Cas
     ]
 
 
+def _scalar_loop_dots() -> list[Case]:
+    """Dot interactions whose matrices hold under 400 multiply-adds, which a CPU runs in PyTorch's scalar
+    loop (planner.cost.params.CPU_NAIVE_BMM_MACS): F^2 D = 288, 256 and 288."""
+    return _dot(1024, 3, 32) + _dot(4096, 4, 16) + _dot(2048, 6, 8)
+
+
 def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
     """Dot interaction (batched Z·Zᵀ plus lower-triangle gather) and DCN cross-layer cases."""
     if quick:
@@ -309,11 +315,7 @@ def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
             + _dot(512, 27, 64)
             + _dot(4096, 27, 32, "bf16")
             + _dot(2048, 14, 16, "bf16")
-            # matrices of under 400 multiply-adds, which a CPU runs in PyTorch's scalar loop
-            # (planner.cost.params.CPU_NAIVE_BMM_MACS): F^2 D = 288, 256 and 288
-            + _dot(1024, 3, 32)
-            + _dot(4096, 4, 16)
-            + _dot(2048, 6, 8)
+            + _scalar_loop_dots()
             + _dcn(1024, 432, 64)
             + _dcn(1024, 432, 0)
             + _dcn(4096, 256, 32)
@@ -326,8 +328,7 @@ def interaction_cases(device_kind: str, quick: bool) -> list[Case]:
             cases += _dot(batch, features, dim)
         for width, rank in ((432, 0), (3456, 512), (1024, 256)):
             cases += _dcn(batch, width, rank)
-    # matrices of under 400 multiply-adds (a CPU's scalar bmm loop: planner.cost.params.CPU_NAIVE_BMM_MACS)
-    cases += _dot(1024, 3, 32) + _dot(4096, 4, 16) + _dot(2048, 6, 8) + _dot(2048, 5, 8)
+    cases += _scalar_loop_dots() + _dot(2048, 5, 8)
     for dtype in ("bf16",) + (("fp16",) if device_kind == "cuda" else ()):
         cases += _dot(8192, 27, 128, dtype) + _dcn(8192, 3456, 512, dtype)
     return _dedupe(cases)

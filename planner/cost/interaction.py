@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from planner.cost.gemm import DTYPES, gemm_time_s, gradient_gemms_s, k_half_for
+from planner.cost.memory_bound import elementwise_rate
 from planner.cost.params import (
     CPU_BATCHED_TILE,
     CPU_NAIVE_BMM_MACS,
@@ -165,11 +166,6 @@ def batched_gemm_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig
     return max(compute_s, memory_s) + setup_s, compute_s, memory_s
 
 
-def _element_rate(p: Mapping[str, float], elem: int) -> float:
-    """Byte-rate factor of the family's element-wise ops: ``low_precision_rate`` on 2-byte floats."""
-    return p.get("low_precision_rate", 1.0) if elem < 4 else 1.0
-
-
 def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
                            batch: int, features: int, dim: int, precision: str,
                            phase: str, context_bytes: float = 0.0) -> tuple[float, dict[str, float]]:
@@ -208,7 +204,8 @@ def dot_interaction_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], 
     # the element-wise data is served by the cache while the op's tensors fit in it; the index work per
     # element is not memory traffic and runs at one rate
     hit = cache_hit(p, fig, tensors + context_bytes)
-    gather_s = (data_bytes * memory_rate_bytes(p, hit) / _element_rate(p, elem) + index_bytes) / bandwidth
+    rate = elementwise_rate(p, "elementwise", elem)
+    gather_s = (data_bytes * memory_rate_bytes(p, hit) / rate + index_bytes) / bandwidth
     fixed = launches * p["fixed_s"]
     return fixed + bmm_s + gather_s, {"fixed_s": fixed, "compute_s": compute_s, "memory_s": memory_s,
                                       "bmm_s": bmm_s, "gather_s": gather_s}
@@ -236,6 +233,7 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
     # whole of its traffic is the working set the cache has to hold
     hit = cache_hit(p, fig, (3.0 if phase == "forward" else DCN_ELEMENTWISE_BYTES[key]) * tensor)
     stream_s = (DCN_ELEMENTWISE_BYTES[key] * tensor * memory_rate_bytes(p, hit)
-                / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"] * _element_rate(p, elem)))
+                / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+                   * elementwise_rate(p, "elementwise", elem)))
     elementwise = DCN_ELEMENTWISE_LAUNCHES[key]
     return gemm_s + stream_s + elementwise * p["fixed_s"], launches + elementwise

@@ -136,7 +136,7 @@ def param_specs(efficiency: EfficiencySpec) -> dict[str, ParamSpec]:
     }
 
 
-def _elementwise_rate(p: Mapping[str, float], kind: str, elem_bytes: int) -> float:
+def elementwise_rate(p: Mapping[str, float], kind: str, elem_bytes: int) -> float:
     """Byte-rate factor of a memory op: ``low_precision_rate`` for element-wise ops on 2-byte floats."""
     return p.get("low_precision_rate", 1.0) if kind == "elementwise" and elem_bytes < 4 else 1.0
 
@@ -164,7 +164,7 @@ def memory_time_s(p: Mapping[str, float], fig: DeviceFigures, kind: str,
         fixed = p["fixed_s"]
     hit = cache_hit(p, fig, working_set_bytes(kind, nbytes, optimizer) + context_bytes)
     bandwidth = (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
-                 * _elementwise_rate(p, kind, elem_bytes))
+                 * elementwise_rate(p, kind, elem_bytes))
     transfer_s = nbytes * memory_rate_bytes(p, hit) / bandwidth
     return fixed + transfer_s + fault_s, {"fixed_s": fixed, "transfer_s": transfer_s,
                                           "page_fault_s": fault_s, "hit_fraction": hit}

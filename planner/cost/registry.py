@@ -202,16 +202,12 @@ class AnalyticCostModel:
     def embedding_evicted_bytes(self, ops: list[EmbeddingOp], other_bytes: float = 0.0) -> list[float]:
         """Bytes a step touches between each table's forward and its update (one op per table of ``ops``),
         with ``other_bytes`` of dense working data (see :func:`embedding.evicted_between`)."""
-        tables = [(float(op.rows), int(op.dim), int(op.elem_bytes), float(op.batch * op.pooling),
-                   float(op.zipf_exponent)) for op in ops]
-        return embedding.evicted_between(self.figures, tables, other_bytes)
+        return embedding.evicted_between(self.figures, _lookup_tables(ops), other_bytes)
 
     def embedding_step_bytes(self, ops: list[EmbeddingOp]) -> float:
         """Distinct bytes of rows a step's lookups read on a device (one forward op per table of ``ops``, at
         the access granularity): the embedding data that competes with the dense ops for the cache."""
-        tables = [(float(op.rows), int(op.dim), int(op.elem_bytes), float(op.batch * op.pooling),
-                   float(op.zipf_exponent)) for op in ops]
-        return embedding.step_read_bytes(self.figures, tables)
+        return embedding.step_read_bytes(self.figures, _lookup_tables(ops))
 
     def _interaction(self, op: InteractionOp) -> Estimate:
         total, parts = interaction.dot_interaction_time_s(
@@ -244,6 +240,13 @@ class AnalyticCostModel:
         est = Estimate(total, self.sigma["interaction"], launches, "interaction", {})
         self._cache[key] = est  # type: ignore[index]
         return est
+
+
+def _lookup_tables(ops: list[EmbeddingOp]) -> list[tuple[float, int, int, float, float]]:
+    """``(rows, dim, elem_bytes, lookups, zipf_exponent)`` of each table's op, as the embedding module's
+    step-level functions take them."""
+    return [(float(op.rows), int(op.dim), int(op.elem_bytes), float(op.batch * op.pooling),
+             float(op.zipf_exponent)) for op in ops]
 
 
 def build_cost_model(profile: HardwareProfile) -> AnalyticCostModel:
