@@ -42,6 +42,45 @@ def load_average() -> float | None:
         return None
 
 
+def uptime_s() -> float | None:
+    """Seconds since the machine booted (``/proc/uptime``), or None where the OS does not say."""
+    try:
+        with open("/proc/uptime") as handle:
+            return round(float(handle.read().split()[0]), 1)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+#: A CPU measurement that begins sooner than this after the machine booted gets a warning.
+FRESH_BOOT_S = 600.0
+
+
+def boot_warning(env: dict[str, Any]) -> str | None:
+    """A warning when a CPU measurement began within :data:`FRESH_BOOT_S` of the machine's boot, else None.
+
+    A virtual machine's first minutes run slower than its steady state: its host backs the guest's
+    memory only as it is first written (and takes freed memory back through the balloon's free-page
+    reporting), so fresh pages fault at a fraction of the usual rate. This project's 2-core EPYC VM
+    wrote fresh memory at 0.12-0.22 M pages/s against 0.9-1.0 M pages/s for pages just freed and taken
+    again; a quick bench begun two minutes after boot fitted ``page_fault_s`` at 5.2 us per page where
+    one five minutes later fitted 1.3 us and the shipped benches 0.9-2.2 us, and its 64 MiB Adagrad
+    step (a fresh 64 MiB temporary per call) took 110 ms against 29-44 ms in seven other benches.
+    ``uptime_s`` comes from the same ``env`` (files written before it was recorded give no warning).
+    """
+    up = env.get("uptime_s")
+    if env.get("device_kind") != "cpu" or not isinstance(up, (int, float)) or up >= FRESH_BOOT_S:
+        return None
+    return (f"the machine had booted {up / 60:.0f} min before the measurement began: a VM's first minutes "
+            "run slower (memory its host has not yet backed faults several times slower); measure again "
+            f"after {FRESH_BOOT_S / 60:.0f} minutes")
+
+
+def env_warnings(env: dict[str, Any]) -> list[str]:
+    """Every warning about the conditions a measurement began in (:func:`busy_warning`,
+    :func:`boot_warning`), in that order."""
+    return [w for w in (busy_warning(env), boot_warning(env)) if w]
+
+
 def busy_warning(env: dict[str, Any]) -> str | None:
     """A warning when other work was running as a CPU measurement began, else None.
 
@@ -144,6 +183,7 @@ def collect_env(device: str, threads: int | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "logical_cpus": os.cpu_count(),
         "load_average": load_average(),
+        "uptime_s": uptime_s(),
         "malloc": pinned_settings(),
     }
     if device.startswith("cuda"):

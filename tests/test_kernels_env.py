@@ -1,8 +1,15 @@
-"""The measurement environment: cache size and the busy-host warning (no torch needed)."""
+"""The measurement environment: cache size, the busy-host and fresh-boot warnings (no torch needed)."""
 
 from __future__ import annotations
 
-from kernels.env import busy_warning, last_level_cache_bytes
+from kernels.env import (
+    FRESH_BOOT_S,
+    boot_warning,
+    busy_warning,
+    env_warnings,
+    last_level_cache_bytes,
+    uptime_s,
+)
 
 
 def test_busy_warning_only_when_threads_and_load_exceed_the_cpus():
@@ -21,3 +28,24 @@ def test_busy_warning_only_when_threads_and_load_exceed_the_cpus():
 def test_last_level_cache_is_a_plausible_size_or_unknown():
     size = last_level_cache_bytes()
     assert size is None or 64 * 1024 <= size <= 4 * 1024**3
+
+
+def test_boot_warning_only_for_cpu_measurements_begun_soon_after_boot():
+    fresh = {"device_kind": "cpu", "uptime_s": 150.0}
+    text = boot_warning(fresh)
+    assert text is not None and "booted 2 min" in text and "10 minutes" in text
+    assert boot_warning(dict(fresh, uptime_s=FRESH_BOOT_S)) is None
+    assert boot_warning(dict(fresh, device_kind="cuda")) is None
+    assert boot_warning({"device_kind": "cpu"}) is None  # files from before uptime was recorded
+
+
+def test_env_warnings_lists_the_busy_and_boot_warnings_in_order():
+    env = {"device_kind": "cpu", "load_average": 3.9, "logical_cpus": 2, "threads": 2, "uptime_s": 60.0}
+    warnings = env_warnings(env)
+    assert len(warnings) == 2 and "busy" in warnings[0] and "booted" in warnings[1]
+    assert env_warnings(dict(env, load_average=0.1, uptime_s=7200.0)) == []
+
+
+def test_uptime_is_positive_or_unknown():
+    up = uptime_s()
+    assert up is None or up > 0

@@ -300,7 +300,7 @@ def bench(
     thread_count = torch.get_num_threads()
 
     from kernels.device import BenchContext
-    from kernels.env import busy_warning, collect_env
+    from kernels.env import collect_env, env_warnings
     from kernels.records import new_document
     from kernels.runner import CollectiveSetup, Hooks, run_cases
     from kernels.timing import FULL_POLICY, QUICK_POLICY
@@ -351,9 +351,8 @@ def bench(
         from kernels.probe import speed_probe
 
         doc["env"]["speed_probe"] = [speed_probe(dev)]  # and again at the end (kernels.probe)
-        busy = busy_warning(doc["env"])
-        if busy:
-            err_console.print(f"warning: {busy}")
+        for warning in env_warnings(doc["env"]):
+            err_console.print(f"warning: {warning}")
     else:
         doc["args"] = {**args, "resumed_with_records": len(doc["records"])}
 

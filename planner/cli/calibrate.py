@@ -86,13 +86,12 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     mapping = calibrated_mapping(target, base_data, measurements, fits, profile_name, date)
     profile_from_mapping(copy.deepcopy(mapping), f"calibrated {profile_name}")  # validates before writing
     atomic_write_text(out, profile_yaml(mapping))
-    from kernels.env import busy_warning
+    from kernels.env import env_warnings
     from planner.cli.common import err_console
 
     for measured_file in measurements.files:  # after every input check: a bad input still gets one line
-        busy = busy_warning(measured_file.env)
-        if busy:
-            err_console.print(f"warning: {measured_file.path}: {busy}")
+        for warning in env_warnings(measured_file.env):
+            err_console.print(f"warning: {measured_file.path}: {warning}")
     return {
         "profile": profile_name,
         "out": str(out),

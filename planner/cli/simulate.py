@@ -175,13 +175,12 @@ def register(app: typer.Typer) -> None:
                               f"`recplan bench --device {kind} --quick` and `recplan calibrate` on this "
                               "machine and validate against the profile it writes")
         if device == "cpu":
-            from kernels.env import busy_warning, load_average
+            from kernels.env import env_warnings, load_average, uptime_s
 
             env = {"device_kind": "cpu", "load_average": load_average(), "logical_cpus": os.cpu_count(),
-                   "threads": threads or calibrated_threads(p) or os.cpu_count()}
-            busy = busy_warning(env)
-            if busy:
-                err_console.print(f"warning: {busy}")
+                   "threads": threads or calibrated_threads(p) or os.cpu_count(), "uptime_s": uptime_s()}
+            for warning in env_warnings(env):
+                err_console.print(f"warning: {warning}")
         report = validate_workload(w, p, device, steps=steps, warmup=warmup, seed=seed, threads=threads)
         calibrated_on = report.get("calibrated_device_name")
         if calibrated_on and calibrated_on != report["measured"]["device_name"]:
