@@ -320,6 +320,12 @@ def load_measurements(paths: list[str | Path]) -> MeasurementSet:
         raise InputError("no measurement files given", file="MEASUREMENTS")
     files = [load_measurement_file(p) for p in paths]
     first = files[0]
+    seen: dict[str, str] = {}
+    for f in files:  # the same measurements twice would count every case as its own repeat
+        if f.sha256 in seen:
+            raise InputError(f"holds the same measurements as {seen[f.sha256]} (sha256 {f.sha256[:12]}); "
+                             "give each file once", file=f.path)
+        seen[f.sha256] = f.path
     for other in files[1:]:
         for key in ("device_kind", "device_name"):
             if other.env[key] != first.env[key]:

@@ -104,3 +104,25 @@ def test_a_bad_optional_case_parameter_is_refused_in_one_line(cli, tmp_path, key
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1
     assert f"records[{index}].params.{key}" in result.err and str(path) in result.err
     assert not (tmp_path / "p.yaml").exists()
+
+
+def test_the_same_measurements_twice_are_refused(cli, tmp_path):
+    """A file given twice (or a byte-identical copy) would make every case its own repeat and shrink the
+    fitted variability to nothing."""
+    measured = make_measurements(tmp_path / "m.json")
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(measured.read_bytes())
+    for twice in ((measured, measured), (measured, copy)):
+        result = cli("calibrate", *twice, "--out", tmp_path / "p.yaml")
+        assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+        assert "same measurements" in result.err and str(twice[1]) in result.err
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_a_bad_profile_name_blames_the_option_that_gave_it(cli, tmp_path):
+    measured = make_measurements(tmp_path / "m.json")
+    result = cli("calibrate", measured, "--name", "bad/name", "--out", tmp_path / "p.yaml")
+    assert result.code == 2 and result.err.strip().startswith("recplan: error: --name:")
+    from_file = cli("calibrate", measured, "--out", tmp_path / "bad name.yaml")
+    assert from_file.code == 2 and "bad name.yaml" in from_file.err and "--name" in from_file.err
+    assert not (tmp_path / "p.yaml").exists() and not (tmp_path / "bad name.yaml").exists()

@@ -64,7 +64,11 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
                          field="env.device_name")
     profile_name = name or out.stem
     if not _NAME.match(profile_name):
-        raise InputError("profile name must be letters, digits, '.', '_' or '-' (give --name)", file=str(out))
+        if name:
+            raise InputError(f"{name!r}: a profile name must be letters, digits, '.', '_' or '-'",
+                             field="--name")
+        raise InputError(f"profile name {profile_name!r} (from the file name) must be letters, digits, '.', "
+                         "'_' or '-' (give --name)", file=str(out))
     target = target_mapping(base_data, measurements, date)
     target_profile = profile_from_mapping(copy.deepcopy(target), f"calibrated {profile_name}")
     start, _sigma, _status = resolved_parameters(base_profile)
