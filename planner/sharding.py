@@ -13,12 +13,13 @@ with identical shards (symmetric ranks are simulated once). Kinds:
 * ``auto``: small tables whose gradient all-reduce moves no more bytes than their pooled all-to-all are
   data-parallel, the others cut into just enough column chunks that no chunk exceeds the mean per-device
   load (and that each fits the memory budget), placed greedily and refined; the engine compares this plan
-  against ``row`` by simulation and keeps the faster one that fits. Balancing uses device time only, so
-  the plan does not depend on the network (more bandwidth can then only speed a step up).
+  with ``table`` and ``row`` by simulation and keeps the fastest that fits. Balancing uses device time
+  only, so the plan does not depend on the network (more bandwidth can then only speed a step up).
 * one device: every table whole on it (all kinds are the same there).
 
 A shard that fits in no device's memory budget goes to host memory (UVM) behind a software cache in device
-memory sized ``DEFAULT_CACHE_RATIO`` of the shard (capped by the free device memory); the cache's hit
+memory sized ``DEFAULT_CACHE_RATIO`` of the shard (capped by the device memory left once every shard is
+placed, shared by the device's host shards in proportion to the caches they want); the cache's hit
 fraction follows from the index distribution (Zipf mass of the hottest cached rows, or cached/rows for
 uniform access). Costs are seconds per training step; memory is bytes.
 """
@@ -228,27 +229,53 @@ class _Placer:
         failed_weights, failed_step = self._no_host_room
         order = [] if weights >= failed_weights and step >= failed_step else sorted(
             range(self.devices), key=lambda d: (self.load[d], d))
-        zipf = (float(self.workload.training.access.exponent)
-                if self.workload.training.access.kind == "zipf" else 0.0)
         for d in order:
             if self.host_free[d] < weights or self.free[d] < step:
                 continue
-            room = self.free[d] - step
-            per_row = memory.cache_bytes(self.workload, 1, shard.dim)
-            cached = min(memory.DEFAULT_CACHE_RATIO * shard.rows, room / per_row)
-            cached = max(0.0, math.floor(cached))
-            hit = hit_fraction(float(shard.rows), cached, zipf)
-            host_shard = Shard(shard.table, shard.kind, shard.rows, shard.dim, shard.pooling, shard.batch,
-                               True, cached, hit)
-            need = step + memory.cache_bytes(self.workload, cached, shard.dim)
-            self.free[d] -= need
+            # its step buffers now; its cache later, from what the device has left once every shard is
+            # placed (size_caches), so a cache never takes the room a later shard needs
+            host_shard = self._cached(shard, memory.DEFAULT_CACHE_RATIO * shard.rows)
+            self.free[d] -= step
             self.host_free[d] -= weights
-            return d, host_shard, self.shard_cost(host_shard), need
+            return d, host_shard, self.shard_cost(host_shard), step
         if weights <= failed_weights and step <= failed_step:
             self._no_host_room = (weights, step)
         self.failed = self.failed or (f"table {shard.table} ({shard.rows} rows x {shard.dim}) fits in no "
                                       "device's memory nor in host memory")  # the first that fits nowhere
         return -1, shard, 0.0, 0.0
+
+    def _cached(self, shard: Shard, cached_rows: float) -> Shard:
+        """``shard`` in host memory behind a device cache of ``cached_rows`` (whole) rows."""
+        zipf = (float(self.workload.training.access.exponent)
+                if self.workload.training.access.kind == "zipf" else 0.0)
+        cached = max(0.0, math.floor(min(cached_rows, shard.rows)))
+        return Shard(shard.table, shard.kind, shard.rows, shard.dim, shard.pooling, shard.batch, True, cached,
+                     hit_fraction(float(shard.rows), cached, zipf))
+
+    def size_caches(self) -> None:
+        """Size the software caches of the host-resident shards from the device memory left after every
+        shard is placed: each device's room is shared by its host shards in proportion to the cache each
+        wants (``DEFAULT_CACHE_RATIO`` of its rows), none getting more than it wants. While placing, a host
+        shard was balanced at the cost it has with the cache it wants."""
+        for d in range(self.devices):
+            hosted = [i for i, (s, _c, _n) in enumerate(self.owned[d]) if s.on_host]
+            if not hosted:
+                continue
+            wants = [memory.cache_bytes(self.workload, memory.DEFAULT_CACHE_RATIO * self.owned[d][i][0].rows,
+                                        self.owned[d][i][0].dim) for i in hosted]
+            share = min(1.0, max(self.free[d], 0.0) / sum(wants)) if sum(wants) > 0 else 0.0
+            for i in hosted:
+                shard, cost_s, need = self.owned[d][i]
+                per_row = memory.cache_bytes(self.workload, 1, shard.dim)
+                sized = self._cached(shard, share * memory.DEFAULT_CACHE_RATIO * shard.rows)
+                cache = memory.cache_bytes(self.workload, sized.cached_rows, sized.dim)
+                if cache > self.free[d] and per_row > 0:  # rounding: never more than is left
+                    sized = self._cached(shard, self.free[d] / per_row)
+                    cache = memory.cache_bytes(self.workload, sized.cached_rows, sized.dim)
+                new_cost = self.shard_cost(sized)
+                self.owned[d][i] = (sized, new_cost, need + cache)
+                self.free[d] -= cache
+                self.load[d] += new_cost - cost_s
 
     def refine(self) -> None:
         """Move or swap shards between the most and least loaded devices while the maximum drops."""
@@ -315,7 +342,7 @@ def plan_sharding(workload: Workload, profile: HardwareProfile, devices: int, co
     """Place the workload's tables on ``devices`` devices with the given strategy (see the module doc).
 
     ``kind`` ``auto`` here builds the greedy cost-balanced plan; :func:`planner.sim.engine.simulate`
-    compares it with ``row`` by simulation.
+    compares it with ``table`` and ``row`` by simulation.
     """
     tables = expand_tables(workload)
     dim = int(workload.model.embedding_dim)
@@ -375,6 +402,7 @@ def plan_sharding(workload: Workload, profile: HardwareProfile, devices: int, co
             placer.free = [f - rep_bytes for f in placer.free]
         placer.place(shards)
         placer.refine()
+        placer.size_caches()
     return _finish(workload, profile, devices, cost, kind if devices > 1 else "table", placer, replicated,
                    table_kinds, budget)
 
@@ -415,8 +443,10 @@ def _finish(workload: Workload, profile: HardwareProfile, devices: int, cost: Co
     on_host = len({s.table for c in classes for s in c.shards if s.on_host})
     fits = not placer.failed and budget >= 0 and all(c.embedding_hbm_bytes <= budget for c in classes)
     reason = placer.failed
-    if not reason and budget < 0:
-        reason = "dense state, activations and buffers alone exceed device memory"
+    if budget < 0:  # the root cause: no table could fit, so it is not the table's fault
+        hbm = float(profile.device.hbm_bytes)
+        reason = (f"dense state, activations and buffers alone need {(hbm - budget) / 1e9:.3g} GB per "
+                  f"device, more than its {hbm / 1e9:.3g} GB")
     elif not reason and not fits:
         reason = "embedding shards exceed the device memory budget"
     return ShardingPlan(kind, devices, tuple(classes), float(imbalance), on_host, tuple(table_kinds), fits,

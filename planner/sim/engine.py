@@ -8,8 +8,8 @@ than another class's cannot set the pace and is not simulated (it still counts f
 of devices cost a handful of simulated ranks. Per-op variability is lognormal with the cost model's
 ``sigma_rel`` (its calibration residual), mean one, drawn from one ``numpy.random.SeedSequence(seed)``
 stream per class, so the same inputs and seed give the same result. ``auto`` sharding simulates the greedy
-cost-balanced plan and, when a lower bound of its step says it could win, the row-wise plan, and keeps the
-faster that fits. Times are seconds, memory bytes.
+cost-balanced plan, the table-wise one and, when a lower bound of its step says it could win, the row-wise
+plan, and keeps the fastest that fits. Times are seconds, memory bytes.
 
 Infeasible jobs are not errors here: the result says ``fits_in_memory = False`` with the reason; the
 command line prints the result and then exits 1 with that reason.
@@ -307,8 +307,8 @@ def simulate(workload: Workload, profile: HardwareProfile, devices: int, *, shar
         workload: the DLRM job.
         profile: the hardware profile (its cost model is built once and cached unless ``cost_model``).
         devices: number of devices (ranks), 1 to 1,000,000.
-        sharding: ``auto`` (greedy cost-balanced plan, or row-wise where simulation finds it faster;
-            table-wise or row-wise when the greedy plan does not fit and they do), ``table``, ``row``,
+        sharding: ``auto`` (the fastest by simulation of the greedy cost-balanced plan, the table-wise
+            and the row-wise one, among those that fit), ``table``, ``row``,
             ``column`` or ``data``.
         steps: simulated steps (the result's distribution is over them).
         seed: seeds the per-op variability.
@@ -330,6 +330,12 @@ def simulate(workload: Workload, profile: HardwareProfile, devices: int, *, shar
     plan = plan_sharding(workload, profile, devices, cost, sharding, batch)
     runs = [_simulate_plan(plan, workload, profile, cost, devices, batch, steps, seed)]
     greedy_s = float(np.median(runs[0].times))
+    if sharding == "auto" and devices > 1:
+        # the greedy plan's replicated small tables and column chunks can cost more (all-reduces, more
+        # lookups and launches) than they save in balance: each table whole is a candidate too
+        table = plan_sharding(workload, profile, devices, cost, "table", batch)
+        if table.fits:
+            runs.append(_simulate_plan(table, workload, profile, cost, devices, batch, steps, seed))
     if sharding == "auto" and devices > 1 and _row_lower_bound_s(
             len(plan.table_kinds), workload, cost, devices, per_node, batch) < greedy_s:
         row = plan_sharding(workload, profile, devices, cost, "row", batch)
