@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import difflib
+import functools
 import math
 import re
+import typing
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -50,6 +53,49 @@ def numeric_paths(data: dict[str, Any], sections: tuple[str, ...] = _SECTIONS) -
     return out
 
 
+@functools.cache
+def schema_paths() -> tuple[frozenset[str], frozenset[str]]:
+    """``(numeric, groups)``: dotted paths of the schema's numeric fields and of its dict-valued groups.
+
+    A group (``device.peak_flops``) contributes one numeric path per allowed key (``device.peak_flops.bf16``).
+    """
+    sections = typing.get_type_hints(HardwareProfile)
+    numeric: set[str] = set()
+    groups: set[str] = set()
+    for section in _SECTIONS:
+        for field_name, hint in typing.get_type_hints(sections[section]).items():
+            path = f"{section}.{field_name}"
+            if typing.get_origin(hint) is dict:
+                groups.add(path)
+                numeric.update(f"{path}.{key}" for key in typing.get_args(typing.get_args(hint)[0]))
+            else:
+                numeric.add(path)
+    return frozenset(numeric), frozenset(groups)
+
+
+def _check_figure_key(key: str, file: str | None) -> None:
+    """Refuse a ``figures`` key that names no field of the schema (a typo would silently source nothing).
+
+    Besides the schema's own paths, ``efficiency.<family>`` names a cost-model family fitted by
+    ``recplan calibrate`` (a group source for that family's parameters).
+    """
+    field = f"figures.{key}"
+    section = key.split(".")[0]
+    if section not in _SECTIONS:
+        raise InputError(f"figures may only name paths under {', '.join(_SECTIONS)}", file=file, field=field)
+    numeric, groups = schema_paths()
+    if key in numeric or key in groups:
+        return
+    from planner.cost.registry import FAMILIES
+
+    families = {f"efficiency.{family}" for family in FAMILIES}
+    if key in families:
+        return
+    close = difflib.get_close_matches(key, sorted(numeric | groups | families), n=1, cutoff=0.8)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise InputError(f"unknown figure: no such field in a hardware profile{hint}", file=file, field=field)
+
+
 def figure_source(profile: HardwareProfile, path: str) -> tuple[str, Any] | None:
     """The ``figures`` entry covering ``path`` (longest matching prefix), as ``(key, FigureSource)``."""
     parts = path.split(".")
@@ -64,15 +110,13 @@ def profile_from_mapping(data: Any, file: str | None = None) -> HardwareProfile:
     """Validate a profile mapping into a :class:`HardwareProfile`, checking every figure has a source."""
     data = require_mapping(data, file=file, field=None)
     profile = build(HardwareProfile, data, file=file)
+    # Keys first: a misspelt key is the likelier cause of a figure that then has no source.
+    for key in profile.figures:
+        _check_figure_key(key, file)
     for path in numeric_paths(data):
         if figure_source(profile, path) is None:
             raise InputError("figure has no source: add it (or a covering prefix) under 'figures'",
                              file=file, field=path)
-    for key in profile.figures:
-        root = key.split(".")[0]
-        if root not in _SECTIONS:
-            raise InputError(f"figures may only name paths under {', '.join(_SECTIONS)}", file=file,
-                             field=f"figures.{key}")
     if not profile.device.peak_flops:
         raise InputError("at least one dtype peak is required", file=file, field="device.peak_flops")
     if profile.calibration is not None:
@@ -122,11 +166,52 @@ def _parse_set(expr: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _new_value(old: Any, value: str, key: str) -> float | int:
-    text = value.lower()
+def _parse_sets(sets: list[str]) -> list[tuple[str, str]]:
+    """Split each ``--set`` into ``(path, value)``, refusing a path given twice (factors would compound)."""
+    parsed: list[tuple[str, str]] = []
+    for expr in sets:
+        key, value = _parse_set(expr)
+        if any(key == seen for seen, _ in parsed):
+            raise InputError("given more than once: set each figure once", file="--set", field=key)
+        parsed.append((key, value))
+    return parsed
+
+
+def _settable_leaf(data: dict[str, Any], key: str) -> tuple[dict[str, Any], str]:
+    """The mapping that holds figure ``key`` in a profile mapping, and the figure's name in it.
+
+    The figure may be null or absent in the base where the schema defines it (an optional figure such as
+    ``price.usd_per_device_hour``, or a dtype the base device lacks); it must be a number, not a group.
+    """
+    parts = key.split(".")
+    if parts[0] not in _SECTIONS or len(parts) < 2:
+        raise InputError(f"can only set figures under {', '.join(_SECTIONS)}", file="--set", field=key)
+    node: Any = data
+    for part in parts[:-1]:
+        if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
+            raise InputError("no such figure in the base profile", file="--set", field=key)
+        node = node[part]
+    leaf = parts[-1]
+    old = node.get(leaf)
+    is_number = isinstance(old, (int, float)) and not isinstance(old, bool)
+    if not is_number and not (old is None and key in schema_paths()[0]):
+        raise InputError("no such numeric figure in the base profile", file="--set", field=key)
+    return node, leaf
+
+
+def _new_value(old: float | None, value: str, key: str, base_name: str) -> float | int:
+    """The figure ``--set key=value`` gives: ``value`` (SI) or ``old`` times a factor ``xF``/``*F``.
+
+    ``old`` is the base's value, ``None`` where the base has none; scaling that is refused, since reading
+    an unknown figure as zero would, for instance, make an unpriced device free.
+    """
+    scale = value.lower().startswith(("x", "*"))
+    if scale and old is None:
+        raise InputError(f"the base profile {base_name} has no value to scale; give an absolute value",
+                         file="--set", field=key)
     try:
-        if text.startswith(("x", "*")):
-            factor = float(text[1:])
+        if scale:
+            factor = float(value[1:])
             if not math.isfinite(factor) or factor <= 0:
                 raise ValueError
             new = old * factor
@@ -145,38 +230,29 @@ def _new_value(old: Any, value: str, key: str) -> float | int:
 def derive_profile(base: str, sets: list[str], name: str, *, today: str | None = None) -> dict[str, Any]:
     """Derive a hypothetical profile from ``base`` by setting figures; returns the validated mapping.
 
-    Each ``--set`` is ``path=value`` (absolute, SI) or ``path=xF`` (multiply by F). The result records
-    ``derived_from: {base, changes}``, marks each changed figure ``status: derived`` with its base value,
-    and keeps every unchanged figure's source. Calibrated efficiencies are kept; the cost models scale
-    them with the changed datasheet figures (see ``planner.cost``).
+    Each ``--set`` is ``path=value`` (absolute, SI) or ``path=xF`` (multiply the base's value by F; refused
+    where the base has no value); each path at most once. The result records ``derived_from: {base,
+    changes}`` with every change as ``"base value -> new value"`` (for a profile derived from a derived one,
+    the original base's value), marks each changed figure ``status: derived`` with its base value, and keeps
+    every unchanged figure's source. Calibrated efficiencies are kept; the cost models scale them with the
+    changed datasheet figures (see ``planner.cost``).
     """
     if not sets:
         raise InputError("nothing to change: give at least one --set key=value", file="--set")
     if not isinstance(name, str) or not _PROFILE_NAME.match(name):
         raise InputError(f"must be letters, digits, '.', '_' or '-' (at most 81, starting with a letter or "
                          f"digit), got {name!r}", file="--name")
+    parsed = _parse_sets(sets)
     data, _label = load_profile_mapping(base)
     base_profile = profile_from_mapping(copy.deepcopy(data), _label)
     data = copy.deepcopy(data)
     date = today or _dt.date.today().isoformat()
     changes: dict[str, str] = {}
     figures = dict(data.get("figures", {}))
-    for expr in sets:
-        key, value = _parse_set(expr)
-        parts = key.split(".")
-        if parts[0] not in _SECTIONS or len(parts) < 2:
-            raise InputError(f"can only set figures under {', '.join(_SECTIONS)}", file="--set", field=key)
-        node = data
-        for part in parts[:-1]:
-            if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
-                raise InputError("no such figure in the base profile", file="--set", field=key)
-            node = node[part]
-        leaf = parts[-1]
-        old = node.get(leaf) if isinstance(node, dict) else None
-        if leaf not in node or isinstance(old, (dict, list, bool)) \
-                or not isinstance(old, (int, float, type(None))):
-            raise InputError("no such numeric figure in the base profile", file="--set", field=key)
-        new = _new_value(old if old is not None else 0.0, value, key)
+    for key, value in parsed:
+        node, leaf = _settable_leaf(data, key)
+        old = node.get(leaf)
+        new = _new_value(old, value, key, base_profile.name)
         node[leaf] = new
         changes[key] = f"{old!r} -> {new!r}"
         figures[key] = {
@@ -193,8 +269,12 @@ def derive_profile(base: str, sets: list[str], name: str, *, today: str | None =
     data["figures"] = figures
     prior = data.get("derived_from")
     if prior:
+        # A figure changed again keeps the original base's value: the record is always "base -> final".
         merged = dict(prior.get("changes", {}))
-        merged.update(changes)
+        for key, change in changes.items():
+            if key in merged:
+                change = f"{merged[key].split(' -> ')[0]} -> {change.split(' -> ', 1)[1]}"
+            merged[key] = change
         data["derived_from"] = {"base": prior.get("base", base_profile.name), "changes": merged}
     else:
         data["derived_from"] = {"base": base_profile.name, "changes": changes}
