@@ -42,6 +42,14 @@ HUBER_DELTA = 1e-3
 NE_RANGE = (0.0, 1.5)
 #: Columns an observations CSV may use; others are carried along and ignored by the fit.
 KNOWN_COLUMNS = ("run", "component", "samples", "params", "flops", "ne")
+#: A prediction further than this factor beyond the observed scale range (above the largest x or below
+#: the smallest, on any axis) is flagged as an extrapolation. One decade, because the held-out checks the
+#: literature relies on predict only the top one or two scales from the rest (sequential-recommendation
+#: scaling, arXiv 2311.11351: fit 4 scales, predict 2; Hoffmann et al. 2022 App. E), so about one decade past
+#: the data is what such checks can vouch for. Further out the error of the form itself (a curving frontier,
+#: a floor the data cannot identify) dominates, and bootstrap intervals, which assume the form, leave it out:
+#: they stay narrow however far one goes.
+EXTRAPOLATION_FACTOR = 10.0
 
 _GTOL = 1e-6  # projected gradient relative to delta * total weight: a converged LM sits near 1e-12
 _MAX_ITER = 400
@@ -649,6 +657,8 @@ class FitResult:
     holdout: dict[str, Any] | None = None
     comparison: list[dict[str, Any]] = field(default_factory=list)
     bootstrap_params: np.ndarray | None = field(default=None, repr=False)
+    #: Observed (min, max) of every scale column the fit uses (params and samples for ``two_axis``).
+    axis_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -688,13 +698,90 @@ class FitResult:
             f"fit of {self.file} (sha256 {self.sha256[:16]})",
         )
 
-    def predictions(self, xs: list[float]) -> list[dict[str, float]]:
-        """``{x, ne, lo80, hi80, lo95, hi95}`` for each x (SI count)."""
-        law = self.to_law()
-        return [{"x": float(x), **law.predict_interval(float(x))} for x in xs]
+    @property
+    def has_interval(self) -> bool:
+        """Whether a bootstrap gave parameter sets for intervals (False with ``n_bootstrap=0``)."""
+        return self.bootstrap_params is not None and len(self.bootstrap_params) > 0
 
-    def as_dict(self, predict: list[float] | None = None) -> dict[str, Any]:
-        """Plain JSON-able dict (deterministic; no dates)."""
+    def _ranges(self) -> dict[str, tuple[float, float]]:
+        return self.axis_ranges or {self.x: self.x_range}
+
+    def _extrapolation(self, at: dict[str, float]) -> float:
+        """The largest ratio of a prediction's scale to the largest observed value of that axis."""
+        ranges = self._ranges()
+        return max(float(v) / ranges[a][1] for a, v in at.items())
+
+    def predictions(self, xs: list[Any]) -> list[dict[str, Any]]:
+        """``{x, ne, lo80, hi80, lo95, hi95, extrapolation}`` for each x (SI count).
+
+        For ``two_axis`` each x is a pair (N params, D samples); the entry's ``x`` is ``[N, D]`` and it also
+        carries ``params`` and ``samples``. The bounds are bootstrap percentile intervals, widened to contain
+        the point prediction; without a bootstrap they are None (unknown), never the point value.
+        ``extrapolation`` is x over the largest observed x (for two-axis the larger of N/N_max and D/D_max):
+        above :data:`EXTRAPOLATION_FACTOR` the intervals do not cover the error of the form itself.
+        """
+        if self.form == "two_axis":
+            return [self._two_axis_prediction(float(n), float(d)) for n, d in xs]
+        law = self.to_law()
+        out: list[dict[str, Any]] = []
+        for x in xs:
+            iv: dict[str, Any] = dict(law.predict_interval(float(x)))
+            if not law.has_interval:
+                iv.update(lo80=None, hi80=None, lo95=None, hi95=None)
+            out.append({"x": float(x), **iv, "extrapolation": self._extrapolation({self.x: float(x)})})
+        return out
+
+    def _two_axis_prediction(self, n: float, d: float) -> dict[str, Any]:
+        ne = float(self.to_two_axis_law().predict(n, d))
+        bounds: dict[str, float | None] = dict.fromkeys(("lo80", "hi80", "lo95", "hi95"))
+        if self.has_interval:
+            assert self.bootstrap_params is not None
+            e, a, al, b, be = (self.bootstrap_params[:, i] for i in range(5))
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                sims = e + np.exp(np.log(a) - al * math.log(n)) + np.exp(np.log(b) - be * math.log(d))
+            sims = sims[np.isfinite(sims)]
+            if sims.size:
+                q = np.quantile(sims, [0.025, 0.10, 0.90, 0.975])
+                bounds = {"lo80": min(float(q[1]), ne), "hi80": max(float(q[2]), ne),
+                          "lo95": min(float(q[0]), ne), "hi95": max(float(q[3]), ne)}
+        return {"x": [n, d], "params": n, "samples": d, "ne": ne, **bounds,
+                "extrapolation": self._extrapolation({"params": n, "samples": d})}
+
+    def extrapolation_warning(self, predictions: list[dict[str, Any]]) -> str | None:
+        """One line naming the predictions further than :data:`EXTRAPOLATION_FACTOR` beyond the observed
+        range (above the largest or below the smallest scale, on any axis), or None when there are none."""
+        ranges = self._ranges()
+        far: list[str] = []
+        axes_hit: list[str] = []
+        for p in predictions:
+            two = self.form == "two_axis"
+            at = {"params": p["params"], "samples": p["samples"]} if two else {self.x: p["x"]}
+            outside = []
+            for axis, v in at.items():
+                lo, hi = ranges[axis]
+                if v > hi * EXTRAPOLATION_FACTOR * (1 + 1e-9):
+                    outside.append(f"{v / hi:.3g}x the largest")
+                elif v < lo / EXTRAPOLATION_FACTOR * (1 - 1e-9):
+                    outside.append(f"{lo / v:.3g}x below the smallest")
+                else:
+                    continue
+                if axis not in axes_hit:
+                    axes_hit.append(axis)
+            if outside:
+                shown = ":".join(f"{v:g}" for v in at.values())
+                far.append(f"{shown} ({', '.join(outside)})")
+        if not far:
+            return None
+        observed = "; ".join(f"{a} {ranges[a][0]:g} to {ranges[a][1]:g}" for a in axes_hit)
+        return (
+            f"--predict {', '.join(far)}: more than {EXTRAPOLATION_FACTOR:g}x outside the observed range "
+            f"({observed}); predictions there assume the fitted {self.form} form still holds, and bootstrap "
+            "intervals leave out the error of the form itself, so they understate the uncertainty"
+        )
+
+    def as_dict(self, predict: list[Any] | None = None) -> dict[str, Any]:
+        """Plain JSON-able dict (deterministic; no dates), with :meth:`predictions` at ``predict`` (x values,
+        or (N, D) pairs for ``two_axis``)."""
         doc: dict[str, Any] = {
             "form": self.form,
             "x": self.x,
@@ -724,8 +811,9 @@ class FitResult:
             "method": self.method,
             "huber_delta": HUBER_DELTA,
         }
-        if self.form != "two_axis":
-            doc["predictions"] = self.predictions(predict or [])
+        doc["x_ranges"] = {a: list(r) for a, r in self._ranges().items()}
+        doc["extrapolation_factor"] = EXTRAPOLATION_FACTOR
+        doc["predictions"] = self.predictions(predict or [])
         return doc
 
 
@@ -826,6 +914,8 @@ def fit_observations(
             f"at least {k} distinct scales",
             file=obs.file,
         )
+    if form == "two_axis":
+        _check_two_axis_design(xv, obs.file)
     if holdout_largest < 0:
         raise InputError("must be >= 0", field="--holdout-largest")
     if holdout_largest and len(y) - holdout_largest < k + 1:
@@ -959,7 +1049,36 @@ def fit_observations(
         holdout=holdout,
         comparison=comparison,
         bootstrap_params=boot,
+        axis_ranges={
+            a: (float(np.min(col)), float(np.max(col)))
+            for a, col in zip(axis if isinstance(axis, tuple) else (axis,), np.atleast_2d(xv.T), strict=True)
+        },
     )
+
+
+def _check_two_axis_design(xv: np.ndarray, file: str) -> None:
+    """Refuse observations that cannot separate the effect of N from that of D: a column that takes one
+    value, or ln N and ln D on one line (every run scales both together), leaves A/N^a + B/D^b unidentified.
+    """
+    logs = np.log(xv)
+    for i, name in enumerate(("params", "samples")):
+        if np.ptp(logs[:, i]) == 0:
+            raise InputError(
+                f"form two_axis needs {name} to vary, but every row has {name} = {xv[0, i]:g}; fit the other "
+                "axis alone with --x",
+                file=file,
+                field=name,
+            )
+    c = logs - logs.mean(axis=0)
+    r = float(np.sum(c[:, 0] * c[:, 1]) / math.sqrt(float(np.sum(c[:, 0] ** 2) * np.sum(c[:, 1] ** 2))))
+    if abs(r) > 1 - 1e-9:
+        raise InputError(
+            "form two_axis needs params and samples that vary independently, but ln params and ln samples "
+            f"lie on one line (correlation {r:+.6f}): no fit can tell their effects apart; vary them in "
+            "separate runs or fit one axis with --x",
+            file=file,
+            field="params, samples",
+        )
 
 
 def fit_arrays(

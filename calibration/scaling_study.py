@@ -502,19 +502,22 @@ _SERIES_AXIS = {
 }
 
 
-def _gain_10x(law: Any, x_max: float) -> dict[str, float]:
+def _gain_10x(law: Any, x_max: float) -> dict[str, float | None]:
     """NE gained by 10x more of the series' scale beyond the largest run: NE(x_max) - NE(10 x_max), with
-    80% bootstrap bounds; the decision-relevant size of "keeps paying" versus "saturated"."""
+    80% bootstrap bounds; the decision-relevant size of "keeps paying" versus "saturated". Without a
+    bootstrap (or with no finite resample) the bounds are None: unknown, not the point value."""
     point = float(law.predict(x_max) - law.predict(10 * x_max))
     if not law.has_interval:
-        return {"ne_gain": point, "lo80": point, "hi80": point}
+        return {"ne_gain": point, "lo80": None, "hi80": None}
     xs = np.array([[x_max, 10 * x_max]])
     from planner.quality import evaluate_form
 
     sims = evaluate_form(law.form, law.bootstrap_params, xs)
     gains = sims[:, 0] - sims[:, 1]
     gains = gains[np.isfinite(gains)]
-    lo, hi = np.quantile(gains, [0.1, 0.9]) if gains.size else (point, point)
+    if not gains.size:
+        return {"ne_gain": point, "lo80": None, "hi80": None}
+    lo, hi = np.quantile(gains, [0.1, 0.9])
     return {"ne_gain": point, "lo80": float(lo), "hi80": float(hi)}
 
 

@@ -138,8 +138,14 @@ def _write_problem(exc: OSError) -> str:
 def check_output_file(path: str | Path, option: str = "--out") -> None:
     """Refuse, before any work starts, an output path that cannot become a file.
 
-    The path must not be an existing folder, and its nearest existing ancestor must be a folder (missing
-    folders are created when the file is written). Raises ``InputError`` naming the path and ``option``.
+    The path must not be an existing folder; its nearest existing ancestor must be a folder (missing
+    folders are created when the file is written) in which this process can create files. Writability is
+    probed by creating and at once removing an empty temporary file there, because ``os.access`` answers
+    yes to root on read-only pseudo file systems such as ``/sys``; nothing is left behind. An existing
+    target need not itself be writable: the atomic writers replace it by a rename within its folder.
+
+    Raises:
+        InputError: naming the path and ``option``, with the problem in one line.
     """
     target = Path(path)
     if str(path) == "" or target.is_dir():
@@ -149,6 +155,20 @@ def check_output_file(path: str | Path, option: str = "--out") -> None:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise InputError(f"cannot create the file: {ancestor} is not a folder", file=str(path), field=option)
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(
+            f"cannot create a file in {ancestor}: permission denied", file=str(path), field=option
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".check", dir=ancestor)
+    except OSError as exc:
+        why = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
+        raise InputError(f"cannot create a file in {ancestor}: {why}", file=str(path), field=option) from None
+    try:
+        os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -110,6 +110,63 @@ def test_check_output_file(tmp_path):
     assert exc.value.field == "--out"
 
 
+def test_check_output_file_leaves_nothing_behind(tmp_path):
+    existing = tmp_path / "old.csv"
+    existing.write_text("keep\n")
+    before = sorted(tmp_path.iterdir())
+    for path in (tmp_path / "f.json", existing, tmp_path / "new" / "deeper" / "f.json"):
+        check_output_file(path)
+    assert sorted(tmp_path.iterdir()) == before  # no probe file, no folder created
+    assert existing.read_text() == "keep\n"
+
+
+def test_check_output_file_accepts_a_read_only_file_in_a_writable_folder(tmp_path):
+    target = tmp_path / "ro.csv"
+    target.write_text("x\n")
+    target.chmod(0o444)
+    check_output_file(target)  # the atomic writers replace it by a rename, which the folder allows
+    atomic_write_text(target, "y\n")
+    assert target.read_text() == "y\n"
+
+
+def test_check_output_file_refuses_a_folder_it_cannot_write(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(pio.os, "access", lambda path, mode: Path(path) != locked)
+    with pytest.raises(InputError) as exc:
+        check_output_file(locked / "obs.csv", "--out")
+    line = str(exc.value)
+    assert line == f"{locked / 'obs.csv'}: --out: cannot create a file in {locked}: permission denied"
+    with pytest.raises(InputError, match=re.escape(f"cannot create a file in {locked}: permission denied")):
+        check_output_file(locked / "sub" / "obs.csv")  # the nearest existing folder is the one that counts
+
+
+def test_check_output_file_probes_where_access_says_yes(tmp_path, monkeypatch):
+    """``os.access`` tells root yes on pseudo file systems such as /sys; creating a file there fails."""
+    locked = tmp_path / "pseudo"
+    locked.mkdir()
+    real = pio.tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == locked:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(pio.tempfile, "mkstemp", refuse)
+    with pytest.raises(InputError, match=r"cannot create a file in .*pseudo: permission denied") as exc:
+        check_output_file(locked / "x.csv")
+    assert str(locked / "x.csv") in str(exc.value) and len(str(exc.value).splitlines()) == 1
+    check_output_file(tmp_path / "x.csv")  # elsewhere the probe succeeds and is removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pseudo"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_check_output_file_refuses_proc():
+    with pytest.raises(InputError) as exc:
+        check_output_file("/proc/recplan-no-such/x.csv")
+    assert str(exc.value).startswith("/proc/recplan-no-such/x.csv: --out: cannot create a file in /proc: ")
+
+
 # Calls that write a file other than through planner.io's atomic writers.
 _DIRECT_WRITES = re.compile(
     r"\.write_text\(|\.write_bytes\(|\bopen\([^)]*['\"][wax]b?\+?['\"]|json\.dump\(|yaml\.(safe_)?dump\([^)]*,\s*\w+\)"

@@ -172,6 +172,70 @@ def test_two_axis_fit_recovers_chinchilla_like_law():
     assert law.predict(1e10, 1e12) == pytest.approx(truth, rel=0.01)
 
 
+def _two_axis_grid(seed=0):
+    n, d = np.meshgrid(np.logspace(6, 9, 5), np.logspace(8, 11, 5))
+    n, d = n.ravel(), d.ravel()
+    loss = (1.69 + 406.4 / n**0.34 + 410.7 / d**0.28) / 4
+    return np.stack([n, d], axis=1), loss * np.exp(np.random.default_rng(seed).normal(0, 1e-3, loss.size))
+
+
+def test_two_axis_predictions_have_bootstrap_intervals():
+    nd, loss = _two_axis_grid()
+    fit = fit_arrays(nd, loss, form="two_axis", n_bootstrap=200, seed=1)
+    assert fit.converged and fit.bootstrap_used > 150
+    assert fit.axis_ranges == {"params": (1e6, 1e9), "samples": (1e8, 1e11)}
+    inside, beyond = fit.predictions([(1e7, 1e10), (1e11, 1e13)])
+    law = fit.to_two_axis_law()
+    assert inside["ne"] == law.predict(1e7, 1e10) and inside["x"] == [1e7, 1e10]
+    truth = (1.69 + 406.4 / 1e7**0.34 + 410.7 / 1e10**0.28) / 4
+    assert inside["lo95"] <= truth <= inside["hi95"]
+    for p in (inside, beyond):
+        assert p["lo95"] <= p["lo80"] <= p["ne"] <= p["hi80"] <= p["hi95"]
+    assert beyond["hi80"] - beyond["lo80"] > inside["hi80"] - inside["lo80"]
+    assert inside["extrapolation"] == pytest.approx(0.1) and beyond["extrapolation"] == pytest.approx(100.0)
+    assert fit.extrapolation_warning([inside]) is None
+    warning = fit.extrapolation_warning([inside, beyond])
+    assert "1e+11:1e+13 (100x the largest, 100x the largest)" in warning
+    assert "params 1e+06 to 1e+09; samples 1e+08 to 1e+11" in warning and "1e+07:" not in warning
+    assert fit.as_dict([(1e7, 1e10)])["predictions"] == [inside]
+
+
+def test_two_axis_without_bootstrap_has_unknown_bounds():
+    nd, loss = _two_axis_grid()
+    (p,) = fit_arrays(nd, loss, form="two_axis", n_bootstrap=0).predictions([(1e7, 1e10)])
+    assert p["ne"] > 0 and [p[k] for k in ("lo80", "hi80", "lo95", "hi95")] == [None] * 4
+
+
+def test_two_axis_refuses_a_design_that_cannot_separate_n_and_d():
+    n = np.logspace(6, 9, 7)
+    with pytest.raises(InputError, match="vary independently"):
+        fit_arrays(np.stack([n, 100 * n], axis=1), 0.5 + n**-0.3, form="two_axis", n_bootstrap=0)
+    with pytest.raises(InputError, match="needs samples to vary"):
+        fit_arrays(np.stack([n, np.full(7, 1e9)], axis=1), 0.5 + n**-0.3, form="two_axis", n_bootstrap=0)
+
+
+def test_one_axis_predictions_without_bootstrap_are_unknown_not_zero_width():
+    fit = fit_arrays(X, _noisy(0), n_bootstrap=0, compare=False)
+    (p,) = fit.predictions([X_FAR])
+    assert p["ne"] == fit.to_law().predict(X_FAR)
+    assert [p[k] for k in ("lo80", "hi80", "lo95", "hi95")] == [None] * 4
+    assert p["extrapolation"] == pytest.approx(10.0)
+    assert fit.extrapolation_warning([p]) is None  # exactly the factor: not flagged
+
+
+def test_extrapolation_warning_names_values_beyond_the_factor():
+    fit = fit_arrays(X, _noisy(0), n_bootstrap=100, compare=False)
+    assert sf.EXTRAPOLATION_FACTOR == 10.0
+    preds = fit.predictions([1e6, 2e8, 1e300, 10.0])
+    assert [p["extrapolation"] for p in preds] == pytest.approx([0.1, 20.0, 1e293, 1e-6])
+    far = preds[2]
+    assert far["lo80"] < far["hi80"]  # the bootstrap interval alone looks confident: hence the warning
+    w = fit.extrapolation_warning(preds)
+    assert w is not None and "\n" not in w
+    assert "2e+08 (20x the largest)" in w and "1e+300" in w and "10 (1e+03x below the smallest)" in w
+    assert "1e+06" not in w.split(":")[0] and "samples 10000 to 1e+07" in w
+
+
 def test_bootstrap_resamples_runs_not_rows():
     # Two evaluations per run: a run's rows enter or leave a resample together.
     x = np.repeat(X, 2) * np.tile([1.0, 1.5], X.size)

@@ -143,6 +143,15 @@ def test_refused_series_reports_no_gain():
     assert fits["data"]["power_plus_const"]["gain_10x"]["ne_gain"] > 0
 
 
+def test_gain_without_bootstrap_has_unknown_bounds():
+    rows = [{"run": f"n{i}", "component": "data", "samples": n, "params": 10_000, "dense_params": 1000,
+             "ne": 0.8 + 2.0 * n**-0.3} for i, n in enumerate(np.logspace(3, 6, 7))]
+    gain = st.fit_study(rows, n_bootstrap=0)["data"]["power_plus_const"]["gain_10x"]
+    assert gain["ne_gain"] > 0 and gain["lo80"] is None and gain["hi80"] is None  # unknown, not zero-width
+    boot = st.fit_study(rows, n_bootstrap=50)["data"]["power_plus_const"]["gain_10x"]
+    assert boot["lo80"] <= boot["hi80"] and boot["lo80"] is not None
+
+
 def test_rolling_origin_flags_a_bending_curve_only():
     x = np.logspace(3, 7, 12)
     noise = np.exp(np.random.default_rng(5).normal(0.0, 1e-3, x.size))

@@ -2,7 +2,11 @@
 
 * ``fit OBSERVATIONS.csv --x samples|params|flops``: robust multi-start fit with bootstrap intervals;
   rich tables on stdout, or exactly one JSON document with ``--json`` (narration on stderr). Bad input exits
-  2 with one line; a fit that does not converge exits 1.
+  2 with one line; a fit that does not converge exits 1. ``--form two_axis`` fits L(N, D) = E + A/N^alpha +
+  B/D^beta over the file's ``params`` (N) and ``samples`` (D) columns together, so ``--x`` must be omitted
+  (refused rather than ignored, so that nobody believes a one-axis fit was made), and ``--predict`` takes
+  ``N:D`` pairs. A ``--predict`` value more than ``scaling_fit.EXTRAPOLATION_FACTOR`` (10x) outside the range
+  prints one warning line on stderr; every prediction carries ``extrapolation`` (x over the largest x).
 * ``presets``: the shipped laws with metric and provenance.
 * ``study [--quick] --out OBSERVATIONS.csv``: trains reference DLRMs with torch on this CPU (imported only
   here), writes the observations atomically and fits them.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +30,40 @@ from planner.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, help="Scaling laws: fit observations, presets, run a study.")
 
-_FORMS = ("power_plus_const", "power_law", "log_linear")
+_FORMS = ("power_plus_const", "power_law", "log_linear", "two_axis")
 
 
-def _parse_predict(text: str | None) -> list[float]:
+def _positive(part: str, shown: str) -> float:
+    try:
+        v = float(part)
+    except ValueError:
+        raise InputError(f"not a number: {shown!r}", file="--predict") from None
+    if not math.isfinite(v) or v <= 0:
+        raise InputError(f"must be a positive number, got {shown!r}", file="--predict")
+    return v
+
+
+def _parse_predict(text: str | None, two_axis: bool = False) -> list[Any]:
+    """Comma-separated x values, or for ``two_axis`` comma-separated ``N:D`` (params:samples) pairs."""
     if not text:
         return []
-    out = []
+    out: list[Any] = []
     for part in text.split(","):
         part = part.strip()
-        try:
-            v = float(part)
-        except ValueError:
-            raise InputError(f"not a number: {part!r}", file="--predict") from None
-        if not math.isfinite(v) or v <= 0:
-            raise InputError(f"must be a positive number, got {part!r}", file="--predict")
-        out.append(v)
+        if two_axis:
+            pieces = part.split(":")
+            if len(pieces) != 2:
+                raise InputError(
+                    f"--form two_axis predicts at N:D pairs (params:samples, e.g. 1e6:1e9), got {part!r}",
+                    file="--predict",
+                )
+            out.append((_positive(pieces[0].strip(), part), _positive(pieces[1].strip(), part)))
+        elif ":" in part:
+            raise InputError(
+                f"N:D pairs are for --form two_axis; give x values, got {part!r}", file="--predict"
+            )
+        else:
+            out.append(_positive(part, part))
     return out
 
 
@@ -56,6 +79,11 @@ def _g2(v: Any) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.2g}"
 
 
+def _bound(v: Any) -> str:
+    """An interval bound; "-" where it is unknown (no bootstrap), never the point value."""
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.6g}"
+
+
 def _render_fit(doc: dict[str, Any]) -> None:
     title = (f"{doc['form']} fit of NE over {doc['x']}: {doc['n_points']} points, {doc['n_runs']} runs, "
              f"{'converged' if doc['converged'] else 'NOT converged: ' + doc['message']}")
@@ -68,11 +96,18 @@ def _render_fit(doc: dict[str, Any]) -> None:
                       _g(ci.get("hi95")))
     console.print(table)
     if doc.get("predictions"):
-        pt = Table(title="Predictions (bootstrap percentile intervals)")
-        for col in ("x", "NE", "80% lo", "80% hi", "95% lo", "95% hi"):
+        preds = doc["predictions"]
+        known = any(p["lo80"] is not None for p in preds)
+        two = doc["form"] == "two_axis"
+        title = "bootstrap percentile intervals" if known else "no bootstrap: intervals unknown"
+        title += "; N params, D samples" if two else ""
+        pt = Table(title=f"Predictions ({title}; x/max: over the largest observed x)")
+        for col in (*(("N", "D") if two else ("x",)), "NE", "80% lo", "80% hi", "95% lo", "95% hi", "x/max"):
             pt.add_column(col, justify="right")
-        for p in doc["predictions"]:
-            pt.add_row(_g(p["x"]), _g(p["ne"]), _g(p["lo80"]), _g(p["hi80"]), _g(p["lo95"]), _g(p["hi95"]))
+        for p in preds:
+            where = (_g(p["params"]), _g(p["samples"])) if two else (_g(p["x"]),)
+            pt.add_row(*where, _g(p["ne"]), *(_bound(p[k]) for k in ("lo80", "hi80", "lo95", "hi95")),
+                       f"{p['extrapolation']:.3g}")
         console.print(pt)
     if doc.get("holdout"):
         h = doc["holdout"]
@@ -113,12 +148,13 @@ def fit(
         "flops, ne (one row per run/evaluation).",
     ),
     x: str = typer.Option(
-        None, "--x", help="Scale column: samples, params or flops (default: the only one)."
+        None, "--x", help="Scale column: samples, params or flops (default: the only one; not with two_axis)."
     ),
     form: str = typer.Option(
         "power_plus_const",
         "--form",
-        help="power_plus_const (NE = alpha*x^-beta + gamma), power_law, log_linear.",
+        help="power_plus_const (NE = alpha*x^-beta + gamma), power_law, log_linear, or two_axis "
+        "(NE = E + A/N^alpha + B/D^beta over the params and samples columns; no --x).",
     ),
     holdout_largest: int = typer.Option(
         0, "--holdout-largest", min=0, help="Hold out the K largest runs and report extrapolation error."
@@ -126,7 +162,9 @@ def fit(
     bootstrap: int = typer.Option(
         1000, "--bootstrap", min=0, max=100_000, help="Bootstrap resamples of runs for intervals (0: none)."
     ),
-    predict: str = typer.Option(None, "--predict", help="Comma-separated x values to predict NE at."),
+    predict: str = typer.Option(
+        None, "--predict", help="Comma-separated x values to predict NE at (N:D pairs for two_axis)."
+    ),
     component: str = typer.Option(None, "--component", help="Use only rows of this component."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
@@ -137,19 +175,33 @@ def fit(
 
     if form not in _FORMS:
         raise InputError(f"must be one of {', '.join(_FORMS)}, got {form!r}", file="--form")
-    xs = _parse_predict(predict)
+    two_axis = form == "two_axis"
+    if two_axis and x is not None:
+        raise InputError(
+            "not used with --form two_axis, which fits NE over the params (N) and samples (D) columns "
+            "together; omit --x",
+            file="--x",
+        )
+    xs = _parse_predict(predict, two_axis)
     obs = read_observations(str(observations), component=component)
-    if x is None:
+    if two_axis:
+        x = "params,samples"
+    elif x is None:
         have = [a for a in AXES if a in obs.columns]
         if len(have) != 1:
             raise InputError(f"give --x (the file has {', '.join(have)})", file="--x")
         x = have[0]
-    if x not in AXES:
+    if not two_axis and x not in AXES:
         raise InputError(f"must be one of {', '.join(AXES)}, got {x!r}", file="--x")
     result = fit_observations(
         obs, x=x, form=form, n_bootstrap=bootstrap, seed=seed, holdout_largest=holdout_largest
     )
     doc = result.as_dict(xs)
+    far = result.extrapolation_warning(doc["predictions"])
+    if far:
+        # One line on stderr, written directly so no console wraps it; stdout stays the artifact.
+        sys.stderr.write(f"warning: {far}\n")
+        sys.stderr.flush()
     if json_out:
         emit_json(doc)
     else:
