@@ -2,13 +2,16 @@
 
 The formulas (DESIGN.md, "Economics and what-if"), all in SI or the unit named in the function:
 
-* time-to-train [s] = samples per epoch x epochs / throughput [samples/s]
+* time-to-train [s] = samples per epoch x epochs / throughput [samples/s] (the what-if passes the total
+  samples seen with ``epochs=1``: a scenario's ``sweep.samples`` already counts every epoch)
 * cost [USD] = devices x price [USD per device-hour] x hours
 * energy [kWh] = devices x power [W] x hours x PUE / 1000
 * CO2 [kg] = energy [kWh] x grid intensity [kg CO2 per kWh]
 * quality per dollar [metric units per USD] = improvement of the metric over a reference / cost
 
-Pure functions of numbers; nothing here reads files or knows about hardware profiles.
+Pure functions of numbers; nothing here reads files or knows about hardware profiles. :func:`fmt_usd` and
+:func:`fmt_kwh` are the one way every text output (the ``whatif`` table and recommendation, the reports)
+writes money and energy, so a sentence never rounds a figure that the table beside it shows.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ WATT_HOURS_PER_KWH = 1000.0
 
 
 def time_to_train_s(samples: float, epochs: float, samples_per_s: float) -> float:
-    """Seconds to train on ``samples`` per epoch for ``epochs`` at ``samples_per_s`` (inf at zero rate)."""
+    """Seconds to train on ``samples`` per epoch for ``epochs`` at ``samples_per_s`` (inf at zero rate).
+
+    With ``epochs=1``, ``samples`` is the total number of samples seen in training.
+    """
     if samples_per_s <= 0:
         return math.inf
     return samples * epochs / samples_per_s
@@ -85,3 +91,34 @@ def pareto_frontier(
             frontier.append(i)
             best = value
     return frontier
+
+
+def _two_significant(value: float) -> str:
+    """``value`` (non-zero, below 10 in size) to two significant digits, without exponent notation."""
+    digits = max(0, 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{digits}f}"
+
+
+def fmt_usd(value: float) -> str:
+    """US dollars as text: whole dollars from $10 up (``$1,234``), cents below (``$0.08``), and two
+    significant digits below one cent (``$0.0042``), so a small cost never reads as ``$0``."""
+    if not math.isfinite(value):
+        return f"${value}"
+    size = abs(value)
+    if size >= 10:
+        return f"${value:,.0f}"
+    if size >= 0.01 or size == 0:
+        return f"${value:.2f}"
+    return f"${_two_significant(value)}"
+
+
+def fmt_kwh(value: float) -> str:
+    """Energy in kWh as text (no unit): whole kWh from 10 up (``1,234``), two significant digits below
+    (``4.8``, ``0.48``, ``0.0031``), so a small energy never reads as ``0``."""
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 10:
+        return f"{value:,.0f}"
+    if value == 0:
+        return "0"
+    return _two_significant(value)

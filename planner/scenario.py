@@ -11,7 +11,7 @@ a sweep over hardware x device counts x batch sizes x data sizes, constraints an
       hardware: [h100-sxm-80gb, b200, ./future-device.yaml]   # names or profile paths (relative)
       devices: [8, 16, 64]
       batch_size: [65536]                # optional, default the workload's global batch
-      samples: [1.0e9, 4.0e9]            # optional, default the workload's samples per epoch
+      samples: [1.0e9, 4.0e9]            # optional: total samples seen; default samples x epochs
     constraints: {max_days: 7, max_cost_usd: 50000, target_ne: 0.72, must_fit_memory: true}
     overrides: {price_usd_per_device_hour: {h100-sxm-80gb: 3.0}, power_w: {b200: 1000}, pue: 1.2,
                 grid_kg_co2_per_kwh: 0.4}
@@ -20,8 +20,12 @@ a sweep over hardware x device counts x batch sizes x data sizes, constraints an
 
 Semantics (units are SI unless the key says otherwise):
 
-* ``samples`` is samples per epoch; the workload's ``epochs`` multiplies it, so samples seen in training are
-  ``samples x epochs`` and time-to-train is ``samples x epochs / throughput``.
+* ``sweep.samples`` are total samples seen in training, every epoch counted (DESIGN.md: "default: the
+  workload's samples x epochs"): they are not multiplied by the workload's ``epochs``, so ``samples:
+  [1.0e9]`` with ``epochs: 3`` trains on 1e9 samples, about a third of them per pass. Without
+  ``sweep.samples`` the one data size is the workload's ``training.samples`` (per epoch) x
+  ``training.epochs``. Time-to-train is ``samples seen / throughput``, and a quality law over samples or
+  FLOPs is evaluated at the samples seen.
 * ``model_scale: s`` multiplies every embedding table's rows by ``s`` (rounded, at least 1) and every hidden
   MLP width by ``sqrt(s)`` (rounded, at least 1), so embedding and dense parameter counts both grow about
   ``s``-fold. The widths that fix the architecture stay: the bottom MLP's last width (it must equal
@@ -161,7 +165,12 @@ class SimulationSettings:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A parsed, validated and resolved what-if scenario (see the module docstring for the semantics)."""
+    """A parsed, validated and resolved what-if scenario (see the module docstring for the semantics).
+
+    ``samples`` are the data sizes of the sweep as total samples seen in training; ``epochs`` and
+    ``samples_per_epoch`` are the workload's own ``training.epochs`` and ``training.samples`` (the default
+    data size is their product).
+    """
 
     name: str
     description: str
@@ -177,6 +186,7 @@ class Scenario:
     batch_sizes: tuple[int, ...]
     samples: tuple[float, ...]
     epochs: float
+    samples_per_epoch: float
     constraints: Constraints
     economics: Economics
     objective: str
@@ -449,7 +459,7 @@ def scenario_from_mapping(
         ]
         _unique(samples, file, "sweep.samples")
     else:
-        samples = [float(workload.training.samples)]
+        samples = [float(workload.training.samples) * float(workload.training.epochs)]
 
     constraints = _constraints(data.get("constraints", {}), file)
     overrides = require_mapping(data.get("overrides", {}) or {}, file=file, field="overrides")
@@ -539,6 +549,7 @@ def scenario_from_mapping(
         batch_sizes=tuple(batches),
         samples=tuple(samples),
         epochs=float(workload.training.epochs),
+        samples_per_epoch=float(workload.training.samples),
         constraints=constraints,
         economics=economics,
         objective=objective,

@@ -4,11 +4,27 @@ An *option* is one point of the sweep: hardware x model scale x devices x batch 
 the step model (:func:`planner.sim.engine.simulate`) gives step time, throughput and memory; the economics
 (:mod:`planner.economics`) give time-to-train, cost, energy and CO2; the quality law gives the predicted NE
 with its 80% interval and the samples needed to reach the target NE. Constraints decide feasibility and
-``binding`` says what limits each option:
+``binding`` says what limits each option, in the vocabulary of the ``whatif --json`` contract (DESIGN.md:
+``memory``, ``compute``, ``communication``, ``budget``, ``deadline``) plus ``target_ne``:
 
 * infeasible options: the first violated constraint of ``memory`` (does not fit), ``deadline``
-  (``max_days``), ``budget`` (``max_cost_usd``), ``target_ne`` (predicted NE above the target);
-* feasible options: the simulator's bottleneck of the step, ``compute``, ``communication`` or ``host``.
+  (``max_days``), ``budget`` (``max_cost_usd``), ``target_ne`` (predicted NE above the target); every
+  violated constraint is in ``violations``;
+* feasible options: the simulator's bottleneck of the step, ``compute`` or ``communication`` (or
+  ``memory`` when ``must_fit_memory`` is off and the option does not fit). A step bound by the host
+  launching kernels is reported as ``compute``: the host's CPU issuing the kernels is computation, and
+  tools that check ``binding`` against the contract's list keep working. The finer reason stays in the
+  option's ``bottleneck`` field (``compute``, ``communication``, ``host`` or ``memory``, the simulator's
+  word unchanged), and the table, the recommendation and the reports show it beside the binding
+  (``compute (host)``).
+
+Why ``target_ne`` stays although the contract's list does not name it: an option that misses only the
+target NE is excluded by the quality constraint the scenario contract defines (``constraints.target_ne``),
+and none of the listed words says that. ``budget`` or ``deadline`` would blame a constraint the option
+meets (it may be cheap and fast; it just sees too little data), and the step's bottleneck would call an
+infeasible option's limit a property of a step that is fine. A tool that checks the list sees
+``target_ne`` only when the scenario sets ``target_ne`` and the option misses it, and then
+``violations`` says the same.
 
 Simulations depend only on (hardware, model scale, devices, batch), so options that differ only in data
 size share one simulation; identical simulations are also memoised across calls in this process. The
@@ -27,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner import economics
+from planner.economics import fmt_kwh, fmt_usd
 from planner.errors import InputError
 from planner.io import to_json
 from planner.scenario import Scenario
@@ -36,6 +53,9 @@ from planner.units import SECONDS_PER_DAY
 EXECUTORS = ("auto", "serial", "process", "dask")
 #: Constraint names in the order they are reported as an infeasible option's binding.
 CONSTRAINT_ORDER = ("memory", "deadline", "budget", "target_ne")
+#: A feasible option's binding for each simulator bottleneck that is not itself a contract word (see the
+#: module docstring): a host-bound step is compute-bound on the host's CPU.
+BOTTLENECK_BINDING = {"host": "compute"}
 #: Below this many unique simulations ``auto`` runs serially (a process pool costs more than it saves).
 _AUTO_PARALLEL_MIN = 48
 
@@ -190,10 +210,14 @@ def _run_dask(
 class Option:
     """One evaluated option. Times in seconds, memory in bytes, money in US dollars, energy in kWh.
 
-    ``samples`` is samples per epoch (``samples_seen`` = samples x epochs); ``ne``/``ne_lo80``/``ne_hi80``
+    ``samples`` is the total number of samples seen in training (the scenario's ``sweep.samples``, every
+    epoch counted; ``samples_seen`` is the same number) and ``epochs`` the passes it makes over the
+    workload's data set (``samples`` / the workload's samples per epoch). ``ne``/``ne_lo80``/``ne_hi80``
     are the law's prediction of the quality metric (NE unless the law says otherwise) and its 80% interval
-    (equal to ``ne`` for a law without uncertainty). ``samples_to_target`` is samples per epoch needed to
-    reach the target NE (``None`` when no target is set or the law cannot reach it along this axis).
+    (equal to ``ne`` for a law without uncertainty). ``samples_to_target`` is the total samples seen needed
+    to reach the target NE (``None`` when no target is set or the law cannot reach it along this axis).
+    ``binding`` is what limits the option (module docstring); ``bottleneck`` the simulator's bottleneck of
+    the step (``compute``, ``communication``, ``host`` or ``memory``).
     """
 
     id: int
@@ -261,9 +285,16 @@ class Option:
             "ne_lo80",
             "ne_hi80",
             "binding",
+            "bottleneck",
             "feasible",
         )
         return {k: getattr(self, k) for k in keys}
+
+    def binding_text(self) -> str:
+        """The binding for people: ``compute (host)`` for a feasible option whose step the host bounds."""
+        if self.feasible and self.bottleneck != self.binding:
+            return f"{self.binding} ({self.bottleneck})"
+        return self.binding
 
     def label(self) -> str:
         """Short human label: ``b200 x 64, batch 65536, 4e+09 samples``."""
@@ -460,19 +491,18 @@ def evaluate_scenario(
     law = scenario.law
     c = scenario.constraints
     econ = scenario.economics
-    epochs = scenario.epochs
+    per_epoch = scenario.samples_per_epoch
     derived = [derive(sw.workload) for sw in scenario.workloads]
+    # Total samples seen needed to reach the target (sweep.samples counts every epoch, DESIGN.md).
     target_samples: list[float | None] = []
     x_target = law.x_for_target(c.target_ne) if c.target_ne is not None else None
     for d in derived:
         if x_target is None or law.x == "params":
             target_samples.append(None)
         elif law.x == "samples":
-            target_samples.append(x_target / epochs)
+            target_samples.append(x_target)
         else:
-            target_samples.append(
-                x_target / (d.flops_per_sample * epochs) if d.flops_per_sample > 0 else None
-            )
+            target_samples.append(x_target / d.flops_per_sample if d.flops_per_sample > 0 else None)
 
     rows: list[dict[str, Any]] = []
     option_id = 0
@@ -484,15 +514,15 @@ def evaluate_scenario(
                 for batch in scenario.batch_sizes:
                     sim = sims[(hi, si, devices, batch)]
                     for samples in scenario.samples:
-                        seen = samples * epochs
-                        t = economics.time_to_train_s(samples, epochs, sim["samples_per_s"])
+                        seen = samples  # total samples seen, not per epoch
+                        t = economics.time_to_train_s(seen, 1.0, sim["samples_per_s"])
                         h = economics.hours(t)
                         cost = economics.cost_usd(devices, hw.price_usd_per_device_hour, h)
                         energy = economics.energy_kwh(devices, hw.power_w, h, econ.pue)
                         q = law.predict_interval(_law_x(law.x, seen, d.total_params, d.flops_per_sample))
                         to_target = target_samples[si]
                         t_target = (
-                            economics.time_to_train_s(to_target, epochs, sim["samples_per_s"])
+                            economics.time_to_train_s(to_target, 1.0, sim["samples_per_s"])
                             if to_target is not None
                             else None
                         )
@@ -505,7 +535,7 @@ def evaluate_scenario(
                                 "devices": devices,
                                 "batch_size": batch,
                                 "samples": samples,
-                                "epochs": epochs,
+                                "epochs": seen / per_epoch,
                                 "samples_seen": seen,
                                 "params": d.total_params,
                                 "step_time_s": sim["step_time_s"],
@@ -560,7 +590,7 @@ def evaluate_scenario(
             violations.append("target_ne")
         r["violations"] = tuple(violations)
         r["feasible"] = not violations
-        r["binding"] = violations[0] if violations else r["bottleneck"]
+        r["binding"] = violations[0] if violations else binding_of_bottleneck(r["bottleneck"])
         r["quality_per_dollar"] = economics.quality_per_dollar(
             r["ne"], reference, r["cost_usd"], higher_is_better=better
         )
@@ -574,6 +604,11 @@ def evaluate_scenario(
     options = tuple(Option(**r, pareto=r["id"] in on_front, rank=k + 1) for k, r in enumerate(ranked))
     recommendation = recommend(scenario, options, frontier)
     return WhatIfResult(scenario, options, frontier, recommendation, reference, unique, hits)
+
+
+def binding_of_bottleneck(bottleneck: str) -> str:
+    """The ``binding`` of a feasible option whose step the simulator says ``bottleneck`` limits."""
+    return BOTTLENECK_BINDING.get(bottleneck, bottleneck)
 
 
 def _rank_key(objective: str, higher_is_better: bool) -> Callable[[dict[str, Any]], tuple]:
@@ -597,9 +632,18 @@ def _constraint_text(name: str, scenario: Scenario) -> str:
     return {
         "memory": "memory (must fit in device memory)",
         "deadline": f"deadline (max_days {c.max_days:g})" if c.max_days is not None else "deadline",
-        "budget": f"budget (max_cost_usd {c.max_cost_usd:,.0f})" if c.max_cost_usd is not None else "budget",
+        "budget": (
+            f"budget (max_cost_usd {fmt_usd(c.max_cost_usd)})" if c.max_cost_usd is not None else "budget"
+        ),
         "target_ne": f"target NE ({c.target_ne:g})" if c.target_ne is not None else "target NE",
     }[name]
+
+
+def _limit_text(option: Option) -> str:
+    """What limits a feasible option, for the recommendation sentence."""
+    if option.bottleneck == "host" and option.binding == "compute":
+        return "compute (host-bound: the host's CPU launching kernels sets the step time)"
+    return option.binding_text()
 
 
 def _shortfall(option: Option, name: str, scenario: Scenario) -> float:
@@ -625,7 +669,7 @@ def _miss_text(option: Option, name: str, scenario: Scenario) -> str:
     if name == "deadline":
         return f"takes {option.time_to_train_days:.3g} days"
     if name == "budget":
-        return f"costs ${option.cost_usd:,.0f}"
+        return f"costs {fmt_usd(option.cost_usd)}"
     return f"reaches NE {option.ne:.5g}"
 
 
@@ -670,18 +714,18 @@ def recommend(scenario: Scenario, options: tuple[Option, ...], frontier: tuple[i
         interval = f" [80%: {best.ne_lo80:.5f}-{best.ne_hi80:.5f}]" if best.ne_hi80 > best.ne_lo80 else ""
         text = (
             f"Recommended ({scenario.objective}): {best.label()}: {best.time_to_train_days:.3g} days, "
-            f"${best.cost_usd:,.0f}, {best.energy_kwh:,.0f} kWh, {metric} {best.ne:.5g}"
-            f"{interval}; limited by {best.binding}."
+            f"{fmt_usd(best.cost_usd)}, {fmt_kwh(best.energy_kwh)} kWh, {metric} {best.ne:.5g}"
+            f"{interval}; limited by {_limit_text(best)}."
         )
         if fastest.id != best.id:
             text += (
                 f" Fastest feasible: {fastest.label()} in {fastest.time_to_train_days:.3g} days for "
-                f"${fastest.cost_usd:,.0f}."
+                f"{fmt_usd(fastest.cost_usd)}."
             )
         if best_q.id != best.id and best_q.ne != best.ne:
             text += (
                 f" Best quality: {best_q.label()} ({metric} {best_q.ne:.5g}) for "
-                f"${best_q.cost_usd:,.0f}."
+                f"{fmt_usd(best_q.cost_usd)}."
             )
         text += (
             f" {len(feasible)} of {len(options)} options feasible; {len(frontier)} on the cost/NE frontier."

@@ -40,15 +40,11 @@ def test_whatif_json_contract_and_cost_formula(cli, small):
         assert o["cost_usd"] == pytest.approx(
             o["devices"] * prices[o["hardware"]] * o["time_to_train_s"] / 3600
         )
-        assert o["binding"] in (
-            "memory",
-            "compute",
-            "communication",
-            "host",
-            "budget",
-            "deadline",
-            "target_ne",
-        )
+        # DESIGN.md's words, plus target_ne for an option that misses the target NE (planner.whatif)
+        assert o["binding"] in ("memory", "compute", "communication", "budget", "deadline", "target_ne")
+        assert o["bottleneck"] in ("compute", "communication", "host", "memory")
+        if o["feasible"]:
+            assert o["binding"] == ("compute" if o["bottleneck"] == "host" else o["bottleneck"])
         assert o["feasible"] == (o["ne"] <= 0.715 and o["time_to_train_s"] <= 86400 and o["fits_in_memory"])
     assert doc["frontier"] and doc["recommendation"]["feasible"]
     assert doc["recommendation"]["option"]["id"] == doc["options"][0]["id"]
@@ -136,3 +132,41 @@ def test_dask_executor_through_the_cli(cli, small):
         )
     assert remote.code == 0, remote.err
     assert json.loads(remote.out) == json.loads(local.out)
+
+
+@pytest.mark.parametrize("top", ["-1", "-25"])
+def test_negative_top_is_refused(cli, small, top):
+    r = cli("whatif", small, "--top", top)
+    assert r.code == 2 and r.out == ""
+    assert r.err.strip() == f"recplan: error: --top: must be 0 (all rows) or more, got {top}"
+
+
+def test_top_limits_the_rows_and_zero_shows_all(cli, small):
+    assert "... 6 more options" in cli("whatif", small, "--top", "2").out
+    assert "more options" not in cli("whatif", small, "--top", "0").out
+
+
+def test_small_costs_read_the_same_in_table_and_sentence(cli, small):
+    r = cli("whatif", small, "--json")
+    rec = json.loads(r.out)["recommendation"]
+    from planner.economics import fmt_kwh, fmt_usd
+
+    best = rec["option"]
+    assert f"{fmt_usd(best['cost_usd'])}, {fmt_kwh(best['energy_kwh'])} kWh" in rec["text"]
+    assert "$0," not in rec["text"] and " 0 kWh" not in rec["text"]
+
+
+def test_report_failing_on_one_path_leaves_the_old_report(cli, small, tmp_path):
+    """QA: with options.csv a folder, report.html, .md and .json were rewritten before the failure."""
+    out = tmp_path / "r15"
+    (out / "options.csv").mkdir(parents=True)
+    (out / "report.html").write_bytes(b"OLD\n")
+    r = cli("report", small, "--out", out)
+    assert r.code == 2 and r.out == ""
+    assert r.err.strip() == f"recplan: error: {out / 'options.csv'}: is a folder, expected a file path"
+    assert "Traceback" not in r.err
+    assert (out / "report.html").read_bytes() == b"OLD\n"
+    assert sorted(p.name for p in out.iterdir()) == ["options.csv", "report.html"]
+    r = cli("report", small, "--out", out, "--format", "html,md")  # the folder is not a target here
+    assert r.code == 0, r.err
+    assert (out / "report.html").read_bytes() != b"OLD\n" and (out / "report.md").is_file()

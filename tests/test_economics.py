@@ -58,3 +58,21 @@ def test_frontier_is_exactly_the_non_dominated_set(points):
         )
         duplicate_earlier = any(costs[j] == costs[i] and nes[j] == nes[i] for j in range(i))
         assert (i in front) == (not dominated and not duplicate_earlier)
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(0.0, "$0.00"), (0.0042, "$0.0042"), (0.08, "$0.08"), (0.48, "$0.48"), (7.25, "$7.25"), (10.0, "$10"),
+     (1234.5, "$1,234"), (2_500_000.0, "$2,500,000")],
+)
+def test_money_keeps_cents_below_ten_dollars(value, text):
+    assert economics.fmt_usd(value) == text
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [(0.0, "0"), (0.0031, "0.0031"), (0.01031, "0.010"), (0.48, "0.48"), (4.84, "4.8"), (12.6, "13"),
+     (1234.4, "1,234")],
+)
+def test_energy_keeps_two_significant_digits_when_small(value, text):
+    assert economics.fmt_kwh(value) == text

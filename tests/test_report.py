@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from test_whatif import fake_simulate, scenario
+from test_whatif import fake_host_simulate, fake_simulate, scenario
 
+from planner.errors import InputError
 from planner.report import FILES, render, write_report
 from planner.report.plots import PLOTS
 from planner.scenario import scenario_from_mapping
@@ -197,3 +198,102 @@ def test_every_option_figure_has_resolvable_provenance(result):
     for paths in fields.values():
         for path in paths:
             resolve(path.replace("{hardware}", option["provenance"]["hardware"]))
+
+
+def _old_report(folder: Path) -> dict[str, bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    old = {}
+    for k, name in enumerate(FILES.values()):
+        old[name] = f"OLD {name} {k}\n".encode()
+        (folder / name).write_bytes(old[name])
+    return old
+
+
+def _listing(folder: Path) -> dict[str, bytes | None]:
+    return {p.name: (None if p.is_dir() else p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+def test_a_folder_in_the_way_leaves_the_old_report_byte_for_byte(result, tmp_path):
+    """QA: options.csv a folder used to fail only after report.html, .md and .json were rewritten."""
+    out = tmp_path / "r15"
+    (out / "options.csv").mkdir(parents=True)
+    (out / "report.html").write_bytes(b"OLD\n")
+    before = _listing(out)
+    with pytest.raises(InputError) as info:
+        write_report(result, out)
+    assert info.value.one_line() == f"{out / 'options.csv'}: is a folder, expected a file path"
+    assert (out / "report.html").read_bytes() == b"OLD\n"
+    assert _listing(out) == before  # nothing written, no temporary file left behind
+
+
+def test_a_write_failing_part_way_restores_the_old_files(result, tmp_path, monkeypatch):
+    """A failure after the checks (disk full on the third file) puts back what was already replaced."""
+    import planner.io
+
+    out = tmp_path / "rep"
+    old = _old_report(out)
+    (out / "report.json").unlink()  # one file new: it must be removed again
+    del old["report.json"]
+    real = planner.io.atomic_write_bytes
+    calls = []
+
+    def failing(path, data):
+        calls.append(Path(path).name)
+        if len(calls) == 3:
+            raise InputError("cannot write: No space left on device", file=str(path))
+        real(path, data)
+
+    monkeypatch.setattr(planner.io, "atomic_write_bytes", failing)
+    with pytest.raises(InputError, match="No space left"):
+        write_report(result, out)
+    assert calls[:3] == ["report.html", "report.md", "report.json"]
+    assert _listing(out) == old
+
+
+def test_an_unwritable_folder_is_refused_before_anything_is_written(result, tmp_path, monkeypatch):
+    import planner.report
+
+    out = tmp_path / "ro"
+    old = _old_report(out)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(planner.report.tempfile, "mkstemp", refuse)
+    with pytest.raises(InputError) as info:
+        write_report(result, out)
+    assert info.value.one_line() == f"{out}: --out: cannot write into the folder: permission denied"
+    assert _listing(out) == old
+
+
+def test_a_file_where_the_folder_should_be_is_refused(result, tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="is not a folder"):
+        write_report(result, tmp_path / "f")
+    with pytest.raises(InputError, match="cannot create the folder"):
+        write_report(result, tmp_path / "f" / "sub")
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_host_bound_steps_read_as_compute_with_the_host_named(tmp_path):
+    s = scenario(constraints={"target_ne": 0.715})
+    r = evaluate_scenario(s, simulate_fn=fake_host_simulate, executor="serial", cache={})
+    texts = render(r, ["md", "csv", "json"])
+    md = texts[FILES["md"]]
+    host = sum(1 for o in r.options if o.bottleneck == "host" and o.binding == "compute")
+    assert host and f"({host} of these host-bound: bottleneck host)" in md
+    assert "| compute (host) |" in md and "| host |" not in md
+    rows = list(csv.DictReader(io.StringIO(texts[FILES["csv"]])))
+    assert {row["binding"] for row in rows} <= {"memory", "compute", "communication", "budget", "deadline",
+                                                 "target_ne"}
+    assert any(row["bottleneck"] == "host" and row["binding"] == "compute" for row in rows)
+    doc = json.loads(texts[FILES["json"]])
+    assert "host" not in doc["recommendation"]["binding_counts"]
+
+
+def test_target_sentence_counts_samples_seen(result):
+    from planner.report.tables import target_text
+
+    text = target_text(result)
+    need = (2.0 / 0.015) ** 4  # 2 x^-0.25 + 0.7 = 0.715, in samples seen
+    assert text and f"takes {need:.3g} samples seen" in text

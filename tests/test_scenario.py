@@ -52,8 +52,8 @@ def test_defaults_come_from_the_workload():
     s = parse(base())
     w = load_workload("tiny")
     assert s.batch_sizes == (w.training.batch_size,)
-    assert s.samples == (w.training.samples,)
-    assert s.epochs == w.training.epochs
+    assert s.samples == (w.training.samples * w.training.epochs,)
+    assert s.epochs == w.training.epochs and s.samples_per_epoch == w.training.samples
     assert s.constraints.must_fit_memory is True
     assert s.economics.pue == 1.0 and s.economics.grid_kg_co2_per_kwh is None
     assert s.objective == "cost" and s.simulation.steps == 20
@@ -199,3 +199,13 @@ def test_quality_law_preset_inline_or_fit():
     csv_path = EXAMPLES / "observations-synthetic.csv"
     fitted = parse(base(quality={"fit": str(csv_path), "x": "samples", "bootstrap": 100}))
     assert fitted.law.has_interval and "observations-synthetic.csv" in fitted.law.source
+
+
+def test_sweep_samples_are_samples_seen_and_the_default_counts_every_epoch():
+    """DESIGN.md: ``sweep.samples`` is "optional; default: the workload's samples x epochs"."""
+    mapping = json.loads(to_json(dataclasses.asdict(load_workload("tiny"))))
+    mapping["training"]["epochs"] = 3
+    default = parse(base(workload=mapping))
+    assert default.samples == (3e6,) and default.epochs == 3 and default.samples_per_epoch == 1e6
+    given = parse(base(workload=mapping, sweep={"hardware": ["b200"], "devices": [1], "samples": [1e6, 4e6]}))
+    assert given.samples == (1e6, 4e6)  # as written: not multiplied by the 3 epochs

@@ -3,6 +3,7 @@ frontier, recommendation, the simulation cache, and the process and Dask executo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from planner.scenario import scenario_from_mapping
-from planner.whatif import evaluate_scenario
+from planner.whatif import binding_of_bottleneck, evaluate_scenario
 
 CALLS: list[tuple[str, str, int, int]] = []
 
@@ -87,12 +88,14 @@ def test_every_option_costs_devices_times_price_times_hours():
     prices = {h.name: h.price_usd_per_device_hour for h in s.hardware}
     power = {h.name: h.power_w for h in s.hardware}
     for o in r.options:
-        hours = o.samples * o.epochs / o.samples_per_s / 3600
-        assert o.time_to_train_s == pytest.approx(o.samples * o.epochs / o.samples_per_s)
+        # sweep.samples are total samples seen (DESIGN.md), whatever the workload's epochs
+        assert o.samples_seen == o.samples and o.epochs == pytest.approx(o.samples / 1e6)  # tiny: 1e6/epoch
+        hours = o.samples / o.samples_per_s / 3600
+        assert o.time_to_train_s == pytest.approx(o.samples / o.samples_per_s)
         assert o.cost_usd == pytest.approx(o.devices * prices[o.hardware] * hours)
         assert o.energy_kwh == pytest.approx(o.devices * power[o.hardware] * hours * 1.5 / 1000)
         assert o.co2_kg == pytest.approx(o.energy_kwh * 0.5)
-        assert o.ne == pytest.approx(2.0 * (o.samples * o.epochs) ** -0.25 + 0.7)
+        assert o.ne == pytest.approx(2.0 * o.samples**-0.25 + 0.7)
         assert o.ne_lo80 <= o.ne <= o.ne_hi80
 
 
@@ -123,7 +126,7 @@ def test_constraints_bindings_and_frontier():
             expected.append("target_ne")
         assert list(o.violations) == expected
         assert o.feasible == (not expected)
-        assert o.binding == (expected[0] if expected else o.bottleneck)
+        assert o.binding == (expected[0] if expected else binding_of_bottleneck(o.bottleneck))
     feasible = [o for o in r.options if o.feasible]
     assert feasible and {o.binding for o in r.options} >= {"memory", "target_ne"}
     front = [r.option(i) for i in r.frontier]
@@ -249,11 +252,108 @@ def test_binding_follows_the_simulated_bottleneck(tmp_path):
     binding = {(o.hardware, o.devices): o.binding for o in r.options}
     assert binding[("h100-slow-net", 16)] == binding[("h100-slow-net", 64)] == "communication"
     assert binding[("h100-sxm-80gb", 16)] == binding[("h100-sxm-80gb", 64)] == "compute"
-    for o in r.options:
-        assert o.binding == o.bottleneck  # no constraints: the binding is the step's bottleneck
+    for o in r.options:  # no constraints: the binding is the step's bottleneck
+        assert o.binding == binding_of_bottleneck(o.bottleneck)
 
 
 def test_binding_is_communication_when_the_input_all_to_all_dominates(tmp_path):
     r = evaluate_scenario(_slow_network_scenario(tmp_path, [1024]), executor="serial", cache={})
     slow = next(o for o in r.options if o.hardware == "h100-slow-net")
     assert slow.binding == "communication"
+
+
+def _tiny_with_epochs(epochs: float) -> dict:
+    import dataclasses
+    import json
+
+    from planner.io import to_json
+    from planner.workload import load_workload
+
+    mapping = json.loads(to_json(dataclasses.asdict(load_workload("tiny"))))
+    mapping["training"]["epochs"] = epochs
+    return mapping
+
+
+def test_sweep_samples_are_total_samples_seen_not_per_epoch():
+    """DESIGN.md: sweep.samples defaults to the workload's samples x epochs, so its values are the samples
+    seen in training; a 3-epoch workload does not multiply them again."""
+    workload = _tiny_with_epochs(3)  # 1e6 samples per epoch
+    sweep = {"hardware": ["h100-sxm-80gb"], "devices": [2], "batch_size": [4096], "samples": [1e6]}
+    r = evaluate(scenario(workload=workload, sweep=sweep, constraints={"target_ne": 0.72}))
+    (o,) = r.options
+    assert o.samples == o.samples_seen == 1e6  # not 3e6
+    assert o.epochs == pytest.approx(1.0)  # 1e6 samples seen = one pass over the 1e6-sample data set
+    assert o.time_to_train_s == pytest.approx(1e6 / o.samples_per_s)
+    assert o.ne == pytest.approx(2.0 * 1e6**-0.25 + 0.7)
+    need = (2.0 / 0.02) ** 4  # samples seen where 2 x^-0.25 + 0.7 = 0.72, not divided by the epochs
+    assert o.samples_to_target == pytest.approx(need)
+    assert o.time_to_target_s == pytest.approx(need / o.samples_per_s)
+
+    default = evaluate(scenario(workload=workload, sweep={k: v for k, v in sweep.items() if k != "samples"}))
+    (d,) = default.options
+    assert default.scenario.samples == (3e6,)  # the default: samples per epoch x epochs
+    assert d.samples == d.samples_seen == 3e6 and d.epochs == pytest.approx(3.0)
+    assert d.time_to_train_s == pytest.approx(3e6 / d.samples_per_s)
+
+
+def test_flops_law_target_is_in_samples_seen():
+    workload = _tiny_with_epochs(4)
+    law = {"law": {"form": "power_plus_const", "x": "flops", "alpha": 2.0, "beta": 0.1, "gamma": 0.7}}
+    sweep = {"hardware": ["b200"], "devices": [2], "samples": [1e6, 1e7]}
+    s = scenario(workload=workload, quality=law, sweep=sweep, constraints={"target_ne": 0.9})
+    r = evaluate(s)
+    from planner.workload import derive
+
+    flops = derive(s.workloads[0].workload).flops_per_sample
+    for o in r.options:
+        assert o.ne == pytest.approx(2.0 * (flops * o.samples) ** -0.1 + 0.7)
+        assert o.samples_to_target == pytest.approx(s.law.x_for_target(0.9) / flops)
+
+
+def fake_host_simulate(workload, profile, devices, **kw):
+    """``fake_simulate`` whose fitting steps the host bounds (launch overhead), as at a small batch."""
+    result = fake_simulate(workload, profile, devices, **kw)
+    return result if result.binding == "memory" else dataclasses.replace(result, binding="host")
+
+
+CONTRACT_BINDINGS = {"memory", "compute", "communication", "budget", "deadline"}
+
+
+def test_host_bound_step_binds_as_compute_and_keeps_host_as_bottleneck():
+    s = scenario(constraints={"target_ne": 0.715})
+    r = evaluate_scenario(s, simulate_fn=fake_host_simulate, executor="serial", cache={})
+    host = [o for o in r.options if o.bottleneck == "host"]
+    assert host and all(o.binding != "host" for o in r.options)
+    for o in host:
+        assert o.binding == ("compute" if o.feasible else o.violations[0])
+    # target_ne is the one word beyond the contract's list, and only for options that miss the target
+    assert {o.binding for o in r.options} <= CONTRACT_BINDINGS | {"target_ne"}
+    assert all("target_ne" in o.violations for o in r.options if o.binding == "target_ne")
+    doc = r.to_dict()
+    for o in doc["options"]:
+        assert o["bottleneck"] in ("compute", "communication", "host", "memory")
+    rec = r.recommendation
+    assert rec["binding"] == "compute" and rec["option"]["bottleneck"] == "host"
+    assert "host" not in rec["binding_counts"]
+    assert "limited by compute (host-bound" in rec["text"]
+    best = r.option(rec["option"]["id"])
+    assert best.binding_text() == "compute (host)"
+
+
+def test_recommendation_sentence_keeps_small_costs_and_energies():
+    """Costs of cents and energies below 1 kWh are written as the table writes them, never as $0 or 0."""
+    from planner.economics import fmt_kwh, fmt_usd
+
+    sweep = {"hardware": ["h100-sxm-80gb", "mi300x"], "devices": [8, 16], "batch_size": [4096],
+             "samples": [6e6]}
+    r = evaluate(scenario(sweep=sweep, overrides={"price_usd_per_device_hour": {"h100-sxm-80gb": 1.0}}))
+    rec = r.recommendation
+    best = r.option(rec["option"]["id"])
+    fastest = r.option(rec["alternatives"]["fastest"]["id"])
+    assert best.cost_usd < 0.1 and fastest.cost_usd < 0.1 and best.energy_kwh < 1  # the case QA found
+    text = rec["text"]
+    assert f"{fmt_usd(best.cost_usd)}, {fmt_kwh(best.energy_kwh)} kWh" in text
+    assert "$0.01, 0.010 kWh" in text  # was "$0, 0 kWh"
+    assert fastest.id != best.id and f"for {fmt_usd(fastest.cost_usd)}." in text
+    assert "for $0.08." in text  # was "for $0."
+    assert "$0," not in text and " 0 kWh" not in text and "for $0. " not in text

@@ -6,7 +6,9 @@ one document ``{"scenario", "options", "frontier", "recommendation"}``.
 
 ``report SCENARIO.yaml --out DIR [--format html,md,json,csv]`` writes ``report.html`` (self-contained, plots
 inlined as SVG), ``report.md``, ``report.json`` (every input resolved, every figure with its provenance) and
-``options.csv``; the same inputs give the same bytes.
+``options.csv``; the same inputs give the same bytes. Every file is rendered and every target path checked
+before the first write, so a path that cannot be written (a folder where a file should go, a read-only
+folder) exits 2 with the old report untouched.
 
 Both exit 1 when no option meets the constraints (after printing or writing everything) and say which
 constraint bound; bad input exits 2. Simulations run serially, on local cores (``--executor process``, the
@@ -87,12 +89,9 @@ def _evaluate(
         bar.close()
 
 
-def _fmt_money(value: float) -> str:
-    return f"${value:,.0f}" if value >= 10 else f"${value:,.2f}"
-
-
 def _columns(result: Any) -> list[tuple[str, str, int, Any]]:
     """(title, justify, priority, cell function) of the table; lower priority columns drop first."""
+    from planner.economics import fmt_kwh, fmt_usd
     from planner.units import fmt_bytes, fmt_count, fmt_seconds
 
     s = result.scenario
@@ -112,8 +111,8 @@ def _columns(result: Any) -> list[tuple[str, str, int, Any]]:
         ("step", "right", 3, lambda o: fmt_seconds(o.step_time_s)),
         ("samples/s", "right", 2, lambda o: fmt_count(o.samples_per_s)),
         ("days", "right", 9, lambda o: f"{o.time_to_train_days:.3g}"),
-        ("cost", "right", 10, lambda o: _fmt_money(o.cost_usd)),
-        ("kWh", "right", 1, lambda o: f"{o.energy_kwh:,.0f}"),
+        ("cost", "right", 10, lambda o: fmt_usd(o.cost_usd)),
+        ("kWh", "right", 1, lambda o: fmt_kwh(o.energy_kwh)),
         (
             "mem/dev",
             "right",
@@ -122,7 +121,7 @@ def _columns(result: Any) -> list[tuple[str, str, int, Any]]:
         ),
         (metric, "right", 9, lambda o: f"{o.ne:.4f}"),
         ("80%", "right", 4, lambda o: f"{o.ne_lo80:.4f}-{o.ne_hi80:.4f}" if o.ne_hi80 > o.ne_lo80 else ""),
-        ("binding", "left", 10, lambda o: o.binding),
+        ("binding", "left", 10, lambda o: o.binding_text()),
     ]
     return cols
 
@@ -136,6 +135,7 @@ def render_table(result: Any, top: int) -> None:
     from rich.table import Table
 
     from planner.cli.common import console
+    from planner.economics import fmt_usd
     from planner.report.tables import law_text, target_text
 
     s = result.scenario
@@ -156,12 +156,17 @@ def render_table(result: Any, top: int) -> None:
             break
         keep.remove(min(droppable, key=lambda i: (cols[i][2], i)))
     table = Table(
-        caption="* on the cost/NE frontier. binding: the violated constraint, else the step's bottleneck",
+        caption="* on the cost/NE frontier. binding: the violated constraint, else the step's bottleneck "
+        "(compute (host): the host's CPU launching kernels bounds the step)",
         caption_justify="left",
     )
     for i in keep:
         title, justify, _, _ = cols[i]
-        table.add_column(title, justify=justify, no_wrap=True, min_width=widths[i])
+        if title == "binding":  # "compute (host)" may wrap after its first word rather than be cropped
+            words = [len(w) for r in cells for w in r[i].split()]
+            table.add_column(title, justify=justify, min_width=max([len(title), *words]))
+        else:
+            table.add_column(title, justify=justify, no_wrap=True, min_width=widths[i])
     binding = next(k for k, i in enumerate(keep) if cols[i][0] == "binding")
     for o, row in zip(shown, cells, strict=True):
         values = [row[i] for i in keep]
@@ -180,7 +185,7 @@ def render_table(result: Any, top: int) -> None:
         for oid in result.frontier:
             o = result.option(oid)
             console.print(
-                f"  {_fmt_money(o.cost_usd):>9}  {metric} {o.ne:.5f}  {o.label()}, "
+                f"  {fmt_usd(o.cost_usd):>9}  {metric} {o.ne:.5f}  {o.label()}, "
                 f"{o.time_to_train_days:.3g} days"
             )
     rec = result.recommendation
@@ -198,13 +203,15 @@ def whatif(
     executor: str = typer.Option("auto", "--executor", help=_EXECUTOR_HELP),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (with --executor dask)."),
     workers: int = typer.Option(None, "--workers", help="Local worker processes (default: every core)."),
-    top: int = typer.Option(25, "--top", help="Rows of the table to print (0: all)."),
+    top: int = typer.Option(25, "--top", help="Rows of the table to print (0: all; negative is refused)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on large sweeps."),
 ) -> None:
     """Evaluate a scenario: cost, time, energy, memory and NE of every option; frontier and recommendation."""
     from planner.cli.common import emit_json
-    from planner.errors import InfeasibleError
+    from planner.errors import InfeasibleError, InputError
 
+    if top < 0:
+        raise InputError(f"must be 0 (all rows) or more, got {top}", field="--top")
     result = _evaluate(scenario, executor, scheduler, workers, progress)
     if as_json:
         emit_json(result.to_dict())
@@ -226,7 +233,7 @@ def report(
     """Write a capacity report: HTML (plots inlined), Markdown, JSON with provenance, CSV of all options."""
     from planner.cli.common import err_console
     from planner.errors import InfeasibleError, InputError
-    from planner.report import write_report
+    from planner.report import check_targets, write_report
 
     chosen = [f.strip().lower() for f in formats.split(",") if f.strip()]
     for f in chosen:
@@ -234,8 +241,7 @@ def report(
             raise InputError(f"unknown format {f!r} (expected {', '.join(_FORMATS)})", field="--format")
     if not chosen:
         raise InputError("give at least one format", field="--format")
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", file=str(out), field="--out")
+    check_targets(out, chosen)  # before the simulations: a bad --out fails at once, and nothing is written
     result = _evaluate(scenario, executor, scheduler, workers, progress)
     written = write_report(result, out, chosen)
     for path in written:

@@ -1,11 +1,15 @@
 """Capacity reports of a what-if result: HTML (plots inlined), Markdown, JSON with provenance, CSV.
 
-:func:`write_report` renders the chosen formats and writes each file atomically; rendering is
+:func:`write_report` renders the chosen formats in memory, checks every target path, then writes each file
+atomically (all or nothing: a failure leaves the old report as it was); rendering is
 deterministic (no timestamps, sorted JSON keys, fixed SVG rounding), so the same inputs give the same bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +40,94 @@ def render(result: Any, formats: list[str] | tuple[str, ...] = tuple(FILES)) -> 
     return out
 
 
+def check_targets(out_dir: str | Path, formats: list[str] | tuple[str, ...] = tuple(FILES)) -> list[Path]:
+    """Refuse, before anything is written, a report folder or file path that cannot be written.
+
+    The folder must be a folder, or missing below an existing folder (it is created when the report is
+    written); no target file may be a folder; and the folder (or, when missing, its nearest existing
+    ancestor) must accept new files. Writability is probed by creating and at once removing an empty
+    temporary file, since ``os.access`` says yes to root on a read-only file system. Nothing else changes.
+
+    Returns:
+        The target paths, in :data:`FILES` order.
+
+    Raises:
+        InputError: naming the path and the problem.
+    """
+    from planner.errors import InputError
+
+    folder = Path(out_dir)
+    targets = [folder / FILES[f] for f in FILES if f in formats]
+    if folder.exists() and not folder.is_dir():
+        raise InputError("exists and is not a folder", file=str(folder), field="--out")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent if str(existing.parent) else Path(".")
+    if not existing.is_dir():
+        raise InputError(
+            f"cannot create the folder: {existing} is not a folder", file=str(folder), field="--out"
+        )
+    if existing == folder:
+        for path in targets:
+            if path.is_dir():
+                raise InputError("is a folder, expected a file path", file=str(path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".recplan-write-check.", suffix=".tmp", dir=existing)
+    except OSError as exc:
+        problem = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or str(exc)
+        where = "into the folder" if existing == folder else f"the folder: cannot write into {existing}"
+        raise InputError(f"cannot write {where}: {problem}", file=str(folder), field="--out") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return targets
+
+
 def write_report(
     result: Any,
     out_dir: str | Path,
     formats: list[str] | tuple[str, ...] = tuple(FILES),
 ) -> list[Path]:
-    """Write the chosen formats into ``out_dir`` (created if missing), each file atomically.
+    """Write the chosen formats into ``out_dir`` (created if missing), all or nothing.
+
+    Every file is rendered in memory and every target checked (:func:`check_targets`) before the first
+    write; then each file is written atomically (:func:`planner.io.atomic_write_bytes`). Should a write
+    still fail part-way (disk full), the files already replaced get their old bytes back and new ones are
+    removed, so the folder holds either the whole new report or the old one.
 
     Returns:
         The paths written, in :data:`FILES` order.
-    """
-    from planner.io import atomic_write_text
 
-    folder = Path(out_dir)
-    texts = render(result, [f for f in FILES if f in formats])
-    written = []
-    for name, text in texts.items():
-        path = folder / name
-        atomic_write_text(path, text)
-        written.append(path)
+    Raises:
+        InputError: naming the path that cannot be written; no report file has changed.
+    """
+    from planner.errors import InputError
+    from planner.io import atomic_write_bytes
+
+    chosen = [f for f in FILES if f in formats]
+    texts = render(result, chosen)
+    targets = check_targets(out_dir, chosen)
+    payloads = [(path, texts[path.name].encode("utf-8")) for path in targets]
+    old: dict[Path, bytes | None] = {}
+    for path, _ in payloads:
+        try:
+            old[path] = path.read_bytes() if path.is_file() else None
+        except OSError as exc:
+            raise InputError(
+                f"cannot read the file it replaces: {exc.strerror or exc}", file=str(path)
+            ) from None
+    written: list[Path] = []
+    try:
+        for path, data in payloads:
+            atomic_write_bytes(path, data)
+            written.append(path)
+    except BaseException:
+        for path in reversed(written):
+            previous = old[path]
+            with contextlib.suppress(InputError, OSError):
+                if previous is None:
+                    path.unlink()
+                else:
+                    atomic_write_bytes(path, previous)
+        raise
     return written

@@ -62,9 +62,9 @@ def option_field_provenance() -> dict[str, list[str]]:
     ``{hardware}`` is the option's ``provenance.hardware`` key (``hardware.<name>``)."""
     hw = "{hardware}"
     sim = ["simulator", "workload", f"{hw}.figures", f"{hw}.calibration"]
-    train = [*sim, "inputs.sweep.samples", "workload.epochs", "economics.formulas.time_to_train_s"]
+    train = [*sim, "inputs.sweep.samples", "economics.formulas.time_to_train_s"]
     cost = [f"{hw}.price", "economics.formulas.cost_usd"]
-    target = ["law", "inputs.constraints.target_ne", "workload.epochs"]
+    target = ["law", "inputs.constraints.target_ne"]
     constraints = ["inputs.constraints", "law", *sim, f"{hw}.price"]
     return {
         "hardware": ["inputs.sweep.hardware", hw],
@@ -73,8 +73,8 @@ def option_field_provenance() -> dict[str, list[str]]:
         "devices": ["inputs.sweep.devices"],
         "batch_size": ["inputs.sweep.batch_size"],
         "samples": ["inputs.sweep.samples"],
-        "epochs": ["workload.epochs"],
-        "samples_seen": ["inputs.sweep.samples", "workload.epochs"],
+        "epochs": ["inputs.sweep.samples", "workload.samples_per_epoch"],
+        "samples_seen": ["inputs.sweep.samples"],
         "params": ["workload", "workload.model_scale"],
         "step_time_s": sim,
         "step_time_p99_s": sim,
@@ -163,6 +163,7 @@ def report_document(result: Any) -> dict[str, Any]:
             "name": workload0.name,
             "source": workload0.source,
             "epochs": s.epochs,
+            "samples_per_epoch": s.samples_per_epoch,
             "model_scale": "embedding rows x s, hidden MLP widths x sqrt(s) (planner.scenario)",
         },
         "hardware": {h.name: _hardware_provenance(h) for h in s.hardware},
@@ -187,7 +188,8 @@ def report_document(result: Any) -> dict[str, Any]:
                 ),
             },
             "formulas": {
-                "time_to_train_s": "samples x epochs / samples_per_s",
+                "time_to_train_s": "samples / samples_per_s (samples: total samples seen, every epoch "
+                "counted)",
                 "cost_usd": "devices x price_usd_per_device_hour x hours",
                 "energy_kwh": "devices x power_w x hours x pue / 1000",
                 "co2_kg": "energy_kwh x grid_kg_co2_per_kwh",

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from planner.economics import fmt_usd
+
 #: Plot ids, in the order reports show them, with their captions.
 PLOTS: dict[str, str] = {
     "plot-cost-ne": "Cost against predicted NE of every option. The black step line is the frontier (no "
@@ -364,7 +366,7 @@ def cost_vs_ne(result: Any) -> str:
         if right > xb:
             svg.rect(xb, top, right - xb, bottom - top, shade)
         svg.line(xb, top, xb, bottom, stroke="#b00020", dash="5,4")
-        label = f"over budget (${c.max_cost_usd:,.0f})"
+        label = f"over budget ({fmt_usd(c.max_cost_usd)})"
         # Right of the line when it fits inside the frame (about 6 px per character), else left of it.
         if xb + 8 + 6 * len(label) <= right:
             svg.text(xb + 4, bottom - 6, label, size=10, fill="#b00020")
@@ -377,7 +379,7 @@ def cost_vs_ne(result: Any) -> str:
         else:
             style = f'fill="none" stroke="{col}" stroke-width="1" stroke-opacity="0.5"'
         tip = (
-            f"{o.label()}: ${o.cost_usd:,.0f}, {o.time_to_train_days:.3g} days, {metric} {o.ne:.5f}"
+            f"{o.label()}: {fmt_usd(o.cost_usd)}, {o.time_to_train_days:.3g} days, {metric} {o.ne:.5f}"
             f"{'' if o.feasible else ' (infeasible: ' + o.binding + ')'}"
         )
         svg.circle(x(o.cost_usd), y(o.ne), 3.5, style, tip)
@@ -399,7 +401,7 @@ def cost_vs_ne(result: Any) -> str:
                 svg.line(px - 4, lo, px + 4, lo, stroke="#111111", width=1.2)
                 svg.line(px - 4, hi, px + 4, hi, stroke="#111111", width=1.2)
             tip = (
-                f"frontier: {o.label()}: ${o.cost_usd:,.0f}, {metric} {o.ne:.5f} "
+                f"frontier: {o.label()}: {fmt_usd(o.cost_usd)}, {metric} {o.ne:.5f} "
                 f"(80%: {o.ne_lo80:.5f}-{o.ne_hi80:.5f})"
             )
             svg.circle(px, py, 6, 'fill="none" stroke="#111111" stroke-width="1.5"', tip)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from planner.economics import fmt_kwh, fmt_usd
 from planner.report.plots import short_label
 
 #: Options shown in the Markdown and HTML tables; every option is in options.csv and report.json.
@@ -16,9 +17,9 @@ BINDING_MEANING = {
     "deadline": "takes longer than max_days",
     "budget": "costs more than max_cost_usd",
     "target_ne": "predicted NE misses target_ne",
-    "compute": "feasible; the step is limited by computation (kernels on the device)",
+    "compute": "feasible; the step is limited by computation: kernels on the device, or the host's CPU "
+    "launching them",
     "communication": "feasible; the step is limited by communication (all-to-all, all-reduce, stragglers)",
-    "host": "feasible; the step is limited by the host launching work",
 }
 
 
@@ -40,10 +41,11 @@ def law_text(law: Any) -> str:
 
 
 def money(value: float | None) -> str:
-    """US dollars, whole dollars from $10 up."""
+    """US dollars as :func:`planner.economics.fmt_usd` writes them (whole dollars from $10 up, cents
+    below); ``n/a`` for ``None``."""
     if value is None:
         return "n/a"
-    return f"${value:,.0f}" if value >= 10 else f"${value:,.2f}"
+    return fmt_usd(value)
 
 
 def _metric(result: Any) -> str:
@@ -75,7 +77,7 @@ def option_columns(result: Any) -> list[tuple[str, Callable[[Any], str]]]:
         ("samples/s", lambda o: f"{o.samples_per_s:,.0f}"),
         ("days", lambda o: f"{o.time_to_train_days:.4g}"),
         ("cost", lambda o: money(o.cost_usd)),
-        ("energy (kWh)", lambda o: f"{o.energy_kwh:,.1f}"),
+        ("energy (kWh)", lambda o: fmt_kwh(o.energy_kwh)),
     ]
     if s.economics.grid_kg_co2_per_kwh is not None:
         cols.append(("CO2 (kg)", lambda o: "n/a" if o.co2_kg is None else f"{o.co2_kg:,.1f}"))
@@ -87,7 +89,7 @@ def option_columns(result: Any) -> list[tuple[str, Callable[[Any], str]]]:
         (_metric(result), lambda o: f"{o.ne:.5f}"),
         ("80% interval", lambda o: f"{o.ne_lo80:.5f}–{o.ne_hi80:.5f}" if o.ne_hi80 > o.ne_lo80 else ""),
         ("feasible", lambda o: "yes" if o.feasible else "no"),
-        ("binding", lambda o: o.binding),
+        ("binding", lambda o: o.binding_text()),
     ]
     return cols
 
@@ -144,10 +146,10 @@ def glance_rows(result: Any) -> list[list[str]]:
                 short_label(o, result.scenario),
                 f"{o.time_to_train_days:.3g}",
                 money(o.cost_usd),
-                f"{o.energy_kwh:,.0f}",
+                fmt_kwh(o.energy_kwh),
                 f"{o.ne:.5f}",
                 _interval(o),
-                o.binding,
+                o.binding_text(),
             ]
         )
     return rows
@@ -170,7 +172,7 @@ def target_text(result: Any) -> str | None:
         return None
     days = (o.time_to_target_s or 0.0) / 86400.0
     return (
-        f"Reaching target {metric} {target:g} takes {o.samples_to_target * o.epochs:.3g} samples: "
+        f"Reaching target {metric} {target:g} takes {o.samples_to_target:.3g} samples seen: "
         f"{days:.3g} days and {money(o.cost_to_target_usd)} on {o.hardware} x {o.devices}."
     )
 
@@ -224,12 +226,17 @@ def binding_header() -> list[str]:
 
 
 def binding_rows(result: Any) -> list[list[str]]:
-    """How many options each binding limits (constraint or bottleneck), most common first."""
+    """How many options each binding limits (constraint or bottleneck), most common first; the compute
+    row says how many of its steps the host bounds (their ``bottleneck`` is ``host``)."""
     counts = result.recommendation["binding_counts"]
-    return [
-        [k, str(v), BINDING_MEANING.get(k, "")]
-        for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    ]
+    host = sum(1 for o in result.options if o.binding == "compute" and o.bottleneck == "host")
+    rows = []
+    for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        meaning = BINDING_MEANING.get(k, "")
+        if k == "compute" and host:
+            meaning += f" ({host} of these host-bound: bottleneck host)"
+        rows.append([k, str(v), meaning])
+    return rows
 
 
 def input_items(result: Any) -> list[tuple[str, str]]:
@@ -250,7 +257,8 @@ def input_items(result: Any) -> list[tuple[str, str]]:
         (
             "Workload",
             f"{s.workload_ref}; model scales {', '.join(f'x{w.scale:g}' for w in s.workloads)} "
-            f"(embedding rows x s, hidden MLP widths x sqrt(s)); epochs {s.epochs:g}",
+            f"(embedding rows x s, hidden MLP widths x sqrt(s)); {s.samples_per_epoch:.3g} samples per epoch "
+            f"x {s.epochs:g} epochs (the default data size; sweep.samples count total samples seen)",
         ),
         ("Quality", law_text(law)),
         ("Quality source", law.source),
@@ -258,7 +266,7 @@ def input_items(result: Any) -> list[tuple[str, str]]:
             "Sweep",
             f"{len(s.hardware)} hardware x {len(s.workloads)} model scales x {len(s.devices)} device counts "
             f"({', '.join(map(str, s.devices))}) x {len(s.batch_sizes)} batch sizes "
-            f"({', '.join(map(str, s.batch_sizes))}) x {len(s.samples)} data sizes "
+            f"({', '.join(map(str, s.batch_sizes))}) x {len(s.samples)} data sizes in samples seen "
             f"({', '.join(f'{v:.3g}' for v in s.samples)}) = {len(result.options)} options, "
             f"{result.unique_simulations} simulations ({s.simulation.steps} steps, seed {s.simulation.seed}, "
             f"sharding {s.simulation.sharding})",
@@ -268,7 +276,7 @@ def input_items(result: Any) -> list[tuple[str, str]]:
             ", ".join(
                 [
                     f"max_days {c.max_days:g}" if c.max_days is not None else "no deadline",
-                    f"max_cost_usd {c.max_cost_usd:,.0f}" if c.max_cost_usd is not None else "no budget",
+                    f"max_cost_usd {fmt_usd(c.max_cost_usd)}" if c.max_cost_usd is not None else "no budget",
                     f"target_ne {c.target_ne:g}" if c.target_ne is not None else "no target NE",
                     "must fit in memory" if c.must_fit_memory else "memory not enforced",
                 ]
