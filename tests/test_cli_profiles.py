@@ -6,16 +6,11 @@ import json
 from importlib import resources
 
 import pytest
+from test_cli_foundation import _assert_one_line_error as _one_line
 
 
 def _assert_one_line_error(result, *needles: str) -> None:
-    assert result.code == 2, (result.code, result.err)
-    lines = [line for line in result.err.splitlines() if line.strip()]
-    assert len(lines) == 1, result.err
-    assert "Traceback" not in result.err
-    assert lines[0].startswith("recplan: error: ")
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
+    _one_line(result, *needles)
     assert result.out == ""
 
 
