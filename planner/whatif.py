@@ -213,9 +213,12 @@ class Option:
     ``samples`` is the total number of samples seen in training (the scenario's ``sweep.samples``, every
     epoch counted; ``samples_seen`` is the same number) and ``epochs`` the passes it makes over the
     workload's data set (``samples`` / the workload's samples per epoch). ``ne``/``ne_lo80``/``ne_hi80``
-    are the law's prediction of the quality metric (NE unless the law says otherwise) and its 80% interval
-    (equal to ``ne`` for a law without uncertainty). ``samples_to_target`` is the total samples seen needed
-    to reach the target NE (``None`` when no target is set or the law cannot reach it along this axis).
+    are the law's prediction of the quality metric (NE unless the law says otherwise) and its 80% interval;
+    for a law without uncertainty (an inline ``law:``, a ``fit:`` without bootstrap) the bounds, 80% and
+    95%, are ``None`` (``null`` in JSON, an empty CSV cell), never a zero-width interval that would claim
+    certainty. Ranking, the frontier and ``target_ne`` use ``ne`` alone. ``samples_to_target`` is the
+    total samples seen needed to reach the target NE (``None`` when no target is set or the law cannot
+    reach it along this axis).
     ``binding`` is what limits the option (module docstring); ``bottleneck`` the simulator's bottleneck of
     the step (``compute``, ``communication``, ``host`` or ``memory``).
     """
@@ -246,10 +249,10 @@ class Option:
     fits_in_memory: bool
     memory_reason: str
     ne: float
-    ne_lo80: float
-    ne_hi80: float
-    ne_lo95: float
-    ne_hi95: float
+    ne_lo80: float | None
+    ne_hi80: float | None
+    ne_lo95: float | None
+    ne_hi95: float | None
     samples_to_target: float | None
     time_to_target_s: float | None
     cost_to_target_usd: float | None
@@ -289,6 +292,14 @@ class Option:
             "feasible",
         )
         return {k: getattr(self, k) for k in keys}
+
+    @property
+    def interval80(self) -> tuple[float, float] | None:
+        """The 80% interval ``(lo, hi)`` when the law gives one of non-zero width, else None."""
+        lo, hi = self.ne_lo80, self.ne_hi80
+        if lo is None or hi is None or not hi > lo:
+            return None
+        return (lo, hi)
 
     def binding_text(self) -> str:
         """The binding for people: ``compute (host)`` for a feasible option whose step the host bounds."""
@@ -520,6 +531,8 @@ def evaluate_scenario(
                         cost = economics.cost_usd(devices, hw.price_usd_per_device_hour, h)
                         energy = economics.energy_kwh(devices, hw.power_w, h, econ.pue)
                         q = law.predict_interval(_law_x(law.x, seen, d.total_params, d.flops_per_sample))
+                        if not law.has_interval:  # no uncertainty known: no bounds, not a zero-width interval
+                            q.update(dict.fromkeys(("lo80", "hi80", "lo95", "hi95")))
                         to_target = target_samples[si]
                         t_target = (
                             economics.time_to_train_s(to_target, 1.0, sim["samples_per_s"])
@@ -711,7 +724,8 @@ def recommend(scenario: Scenario, options: tuple[Option, ...], frontier: tuple[i
             }
         )
         metric = "NE" if scenario.law.metric == "ne" else scenario.law.metric
-        interval = f" [80%: {best.ne_lo80:.5f}-{best.ne_hi80:.5f}]" if best.ne_hi80 > best.ne_lo80 else ""
+        iv = best.interval80
+        interval = f" [80%: {iv[0]:.5f}-{iv[1]:.5f}]" if iv else ""
         text = (
             f"Recommended ({scenario.objective}): {best.label()}: {best.time_to_train_days:.3g} days, "
             f"{fmt_usd(best.cost_usd)}, {fmt_kwh(best.energy_kwh)} kWh, {metric} {best.ne:.5g}"

@@ -170,3 +170,23 @@ def test_report_failing_on_one_path_leaves_the_old_report(cli, small, tmp_path):
     r = cli("report", small, "--out", out, "--format", "html,md")  # the folder is not a target here
     assert r.code == 0, r.err
     assert (out / "report.html").read_bytes() != b"OLD\n" and (out / "report.md").is_file()
+
+
+def test_inline_law_gives_null_interval_in_json_and_an_empty_table_cell(cli, small, tmp_path):
+    r = cli("whatif", small, "--json")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    for o in doc["options"]:
+        assert "ne_lo80" in o and "ne_hi80" in o
+        assert o["ne_lo80"] is None and o["ne_hi80"] is None and o["ne"] > 0
+        assert o["feasible"] == (o["ne"] <= 0.715 and o["time_to_train_s"] <= 86400 and o["fits_in_memory"])
+    assert doc["recommendation"]["option"]["ne_lo80"] is None
+    table = cli("whatif", small, "--top", "0")
+    assert table.code == 0, table.err
+    assert "None" not in table.out and "Traceback" not in table.err
+    out = tmp_path / "rep"
+    rep = cli("report", small, "--out", out)
+    assert rep.code == 0, rep.err
+    header, *rows = (out / "options.csv").read_text().splitlines()
+    lo = header.split(",").index("ne_lo80")
+    assert rows and all(row.split(",")[lo] == "" for row in rows)

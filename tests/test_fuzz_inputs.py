@@ -186,13 +186,16 @@ def _clean(code: int, err: str) -> None:
 
 
 _OPTION_FIGURES = ("step_time_s", "samples_per_s", "time_to_train_s", "cost_usd", "energy_kwh",
-                   "peak_memory_bytes", "ne", "ne_lo80", "ne_hi80")
+                   "peak_memory_bytes", "ne")
+#: Null for a law without an interval (the fuzzed scenarios' inline laws), else finite numbers.
+_OPTION_BOUNDS = ("ne_lo80", "ne_hi80")
 _SIMULATE_FIGURES = ("step_time_s", "step_time_p99_s", "samples_per_s", "peak_memory_bytes")
 
 
-def _finite_answer(code: int, out: str, figures: tuple[str, ...], many: str | None = None) -> None:
+def _finite_answer(code: int, out: str, figures: tuple[str, ...], many: str | None = None,
+                   nullable: tuple[str, ...] = ()) -> None:
     """An answer (exit 0 or 1 with a JSON document) has every figure a finite number: no NaN or infinity
-    hidden as null, none printed."""
+    hidden as null, none printed; a ``nullable`` figure is a finite number or null (unknown)."""
     if code not in (0, 1) or not out.strip():
         return
     assert "NaN" not in out and "Infinity" not in out
@@ -201,6 +204,9 @@ def _finite_answer(code: int, out: str, figures: tuple[str, ...], many: str | No
         for key in figures:
             value = item[key]
             assert isinstance(value, (int, float)) and math.isfinite(value), (key, value)
+        for key in nullable:
+            value = item[key]
+            assert value is None or (isinstance(value, (int, float)) and math.isfinite(value)), (key, value)
 
 
 def _one_line_error(code: int, out: str, err: str, *needles: str) -> str:
@@ -337,7 +343,7 @@ def test_fuzz_scenario_files_through_whatif(fuzz_dir, capsys, text):
     path = _case_file(fuzz_dir, "s2.yaml", text)
     code, out, err = _cli(["whatif", path, "--json", "--no-progress"], capsys)
     _clean(code, err)
-    _finite_answer(code, out, _OPTION_FIGURES, many="options")
+    _finite_answer(code, out, _OPTION_FIGURES, many="options", nullable=_OPTION_BOUNDS)
 
 
 _OBS_TEXT = "\n".join(",".join(r) for r in [_OBS_HEADER, *_OBS_ROWS]) + "\n"

@@ -25,7 +25,9 @@ EXTREME_WORKLOAD = {
 }
 _SIMULATE_NUMBERS = ("step_time_s", "step_time_p99_s", "samples_per_s", "peak_memory_bytes", "devices")
 _OPTION_NUMBERS = ("step_time_s", "samples_per_s", "time_to_train_s", "cost_usd", "energy_kwh",
-                   "peak_memory_bytes", "ne", "ne_lo80", "ne_hi80", "devices", "batch_size", "samples")
+                   "peak_memory_bytes", "ne", "devices", "batch_size", "samples")
+#: The NE interval: null for a law without one (an inline law), else finite numbers.
+_NE_BOUNDS = ("ne_lo80", "ne_hi80")
 _NON_FINITE = re.compile(r"\b(nan|inf|infinity)\b", re.IGNORECASE)
 
 
@@ -115,6 +117,8 @@ def test_whatif_and_report_over_extremes_stay_finite(cli, extreme, tmp_path):
     for option in doc["options"]:
         for key in _OPTION_NUMBERS:
             assert isinstance(option[key], (int, float)) and math.isfinite(option[key]), (key, option[key])
+        for key in _NE_BOUNDS:
+            assert option[key] is None or math.isfinite(option[key]), (key, option[key])
         assert option["feasible"] == (not option["violations"])
         if not option["fits_in_memory"]:
             assert not option["feasible"] and option["binding"] == "memory"
@@ -167,6 +171,8 @@ def test_the_slowest_admissible_device_gives_finite_times_and_costs(cli, tmp_pat
     assert option["time_to_train_s"] > 1e20  # absurdly long, but a number
     for key in _OPTION_NUMBERS:
         assert math.isfinite(option[key]), (key, option[key])
+    for key in _NE_BOUNDS:
+        assert option[key] is None or math.isfinite(option[key]), (key, option[key])
 
 
 def _unfittable(path: Path, kind: str) -> Path:

@@ -297,3 +297,30 @@ def test_target_sentence_counts_samples_seen(result):
     text = target_text(result)
     need = (2.0 / 0.015) ** 4  # 2 x^-0.25 + 0.7 = 0.715, in samples seen
     assert text and f"takes {need:.3g} samples seen" in text
+
+
+def test_a_law_without_interval_reports_empty_bounds_and_still_renders(result, tmp_path):
+    """The module's scenario has an inline law (no interval): every report renders, byte-reproducibly, with
+    null bounds in JSON, empty CSV cells and no zero-width interval drawn or printed."""
+    assert not result.scenario.law.has_interval
+    first = write_report(result, tmp_path / "a")
+    second = write_report(result, tmp_path / "b")
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    files = render(result, ["html", "md", "json", "csv"])
+    rows = list(csv.DictReader(io.StringIO(files[FILES["csv"]])))
+    assert rows and all(float(r["ne"]) > 0 for r in rows)
+    assert all(r[k] == "" for r in rows for k in ("ne_lo80", "ne_hi80", "ne_lo95", "ne_hi95"))
+    doc = json.loads(files[FILES["json"]])
+    assert all(o["ne_lo80"] is None and o["ne_hi80"] is None for o in doc["options"])
+    assert doc["provenance"]["option_fields"]["ne_lo80"] == ["law"]
+    html = files[FILES["html"]]
+    root = _svg(html, "plot-cost-ne")
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = [
+        e for e in root.iter(f"{ns}line") if e.get("stroke") == "#111111" and e.get("stroke-width") == "1.2"
+    ]
+    assert bars == []  # no error bars and no legend entry for an interval that does not exist
+    assert "None" not in html and "(80%: " not in html and "no 80% interval" in html
+    md = files[FILES["md"]]
+    assert "None" not in md and "none (law without interval)" in md

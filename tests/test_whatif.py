@@ -96,7 +96,7 @@ def test_every_option_costs_devices_times_price_times_hours():
         assert o.energy_kwh == pytest.approx(o.devices * power[o.hardware] * hours * 1.5 / 1000)
         assert o.co2_kg == pytest.approx(o.energy_kwh * 0.5)
         assert o.ne == pytest.approx(2.0 * o.samples**-0.25 + 0.7)
-        assert o.ne_lo80 <= o.ne <= o.ne_hi80
+        assert o.ne_lo80 is None and o.ne_hi80 is None  # an inline law knows no interval
 
 
 def test_identical_simulations_are_shared():
@@ -357,3 +357,54 @@ def test_recommendation_sentence_keeps_small_costs_and_energies():
     assert fastest.id != best.id and f"for {fmt_usd(fastest.cost_usd)}." in text
     assert "for $0.08." in text  # was "for $0."
     assert "$0," not in text and " 0 kWh" not in text and "for $0. " not in text
+
+
+def _fitted(bootstrap: int):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    data = {
+        "name": "fitted",
+        "workload": "tiny",
+        "quality": {
+            "fit": str(examples / "observations-synthetic.csv"),
+            "x": "samples",
+            "bootstrap": bootstrap,
+        },
+        "sweep": {"hardware": ["h100-sxm-80gb", "mi300x"], "devices": [2, 4, 8], "samples": [1e8, 1e10]},
+        "constraints": {"max_cost_usd": 600, "target_ne": 0.76},
+    }
+    return evaluate(scenario_from_mapping(data, "fitted.yaml", Path(".")))
+
+
+def test_a_law_without_interval_gives_null_bounds_not_a_zero_width_interval():
+    """An inline law, or a fit without bootstrap, has no 80%/95% interval: the bounds are None (null in
+    JSON), never equal to ``ne``; ranking, frontier, feasibility against target_ne and the recommendation
+    follow ``ne`` exactly as with a bootstrap interval."""
+    import json
+
+    from planner.io import to_json
+
+    inline = evaluate(scenario(constraints={"target_ne": 0.715}))
+    doc = json.loads(to_json(inline.to_dict()))
+    for o in doc["options"]:
+        assert {"ne_lo80", "ne_hi80", "ne_lo95", "ne_hi95"} <= set(o)
+        assert o["ne_lo80"] is None and o["ne_hi80"] is None and o["ne_lo95"] is None and o["ne_hi95"] is None
+        assert math.isfinite(o["ne"])
+        assert o["feasible"] == (not o["violations"])
+        assert ("target_ne" in o["violations"]) == (not o["ne"] <= 0.715)
+    assert doc["frontier"] and all(f["ne_lo80"] is None and f["ne_hi80"] is None for f in doc["frontier"])
+    rec = doc["recommendation"]
+    assert rec["feasible"] and rec["option"]["ne_lo80"] is None and "80%" not in rec["text"]
+    assert all(o.interval80 is None for o in inline.options)
+
+    bare, boot = _fitted(0), _fitted(100)
+    assert not bare.scenario.law.has_interval and boot.scenario.law.has_interval
+    assert all(o.ne_lo80 is None and o.ne_hi95 is None for o in bare.options)
+    assert all(o.ne_lo80 <= o.ne <= o.ne_hi80 for o in boot.options)
+    assert any(o.interval80 for o in boot.options)
+    same = ("id", "ne", "feasible", "violations", "binding", "pareto", "rank")
+    assert [[getattr(o, k) for k in same] for o in bare.options] == [
+        [getattr(o, k) for k in same] for o in boot.options
+    ]
+    assert bare.frontier == boot.frontier and bare.recommendation["feasible"]
+    assert bare.recommendation["option"]["id"] == boot.recommendation["option"]["id"]
+    assert "[80%: " in boot.recommendation["text"] and "80%" not in bare.recommendation["text"]

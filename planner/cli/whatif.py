@@ -120,7 +120,7 @@ def _columns(result: Any) -> list[tuple[str, str, int, Any]]:
             lambda o: f"{fmt_bytes(o.peak_memory_bytes)}/{fmt_bytes(o.memory_capacity_bytes)}",
         ),
         (metric, "right", 9, lambda o: f"{o.ne:.4f}"),
-        ("80%", "right", 4, lambda o: f"{o.ne_lo80:.4f}-{o.ne_hi80:.4f}" if o.ne_hi80 > o.ne_lo80 else ""),
+        ("80%", "right", 4, lambda o: f"{o.interval80[0]:.4f}-{o.interval80[1]:.4f}" if o.interval80 else ""),
         ("binding", "left", 10, lambda o: o.binding_text()),
     ]
     return cols

@@ -336,7 +336,7 @@ def cost_vs_ne(result: Any) -> str:
     svg = _Svg("plot-cost-ne", PLOTS["plot-cost-ne"])
     left, right, top, bottom = _MARGIN[0], _W - 190, _MARGIN[2], _H - _MARGIN[3]
     costs = [o.cost_usd for o in opts]
-    nes = [o.ne for o in opts] + [v for o in front for v in (o.ne_lo80, o.ne_hi80)]
+    nes = [o.ne for o in opts] + [v for o in front for v in (o.ne_lo80, o.ne_hi80) if v is not None]
     c = s.constraints
     if c.max_cost_usd is not None:
         costs.append(c.max_cost_usd)
@@ -395,15 +395,18 @@ def cost_vs_ne(result: Any) -> str:
         )
         for o in front:
             px, py = x(o.cost_usd), y(o.ne)
-            if o.ne_hi80 > o.ne_lo80:
-                lo, hi = y(o.ne_lo80), y(o.ne_hi80)
+            iv = o.interval80
+            if iv:
+                lo, hi = y(iv[0]), y(iv[1])
                 svg.line(px, lo, px, hi, stroke="#111111", width=1.2)
                 svg.line(px - 4, lo, px + 4, lo, stroke="#111111", width=1.2)
                 svg.line(px - 4, hi, px + 4, hi, stroke="#111111", width=1.2)
-            tip = (
-                f"frontier: {o.label()}: {fmt_usd(o.cost_usd)}, {metric} {o.ne:.5f} "
+            bounds = (
                 f"(80%: {o.ne_lo80:.5f}-{o.ne_hi80:.5f})"
+                if o.ne_lo80 is not None and o.ne_hi80 is not None
+                else "(no 80% interval: law without uncertainty)"
             )
+            tip = f"frontier: {o.label()}: {fmt_usd(o.cost_usd)}, {metric} {o.ne:.5f} {bounds}"
             svg.circle(px, py, 6, 'fill="none" stroke="#111111" stroke-width="1.5"', tip)
     if rec is not None:
         o = result.option(rec["id"])
@@ -430,7 +433,7 @@ def cost_vs_ne(result: Any) -> str:
         svg.text(right + 32, ly + 1, "frontier, numbered as in", size=10)
         ly += 13
         svg.text(right + 32, ly + 1, "the Frontier table", size=10)
-        if any(o.ne_hi80 > o.ne_lo80 for o in front):
+        if any(o.interval80 for o in front):
             ly += 15
             svg.line(right + 20, ly - 9, right + 20, ly + 3, stroke="#111111", width=1.2)
             svg.text(right + 32, ly + 1, "80% interval", size=10)

@@ -53,7 +53,13 @@ def _metric(result: Any) -> str:
 
 
 def _interval(o: Any) -> str:
-    return f"{o.ne_lo80:.5f}–{o.ne_hi80:.5f}" if o.ne_hi80 > o.ne_lo80 else "none (law without interval)"
+    iv = o.interval80
+    return f"{iv[0]:.5f}–{iv[1]:.5f}" if iv else "none (law without interval)"
+
+
+def _interval_cell(o: Any) -> str:
+    iv = o.interval80
+    return f"{iv[0]:.5f}–{iv[1]:.5f}" if iv else ""
 
 
 def option_columns(result: Any) -> list[tuple[str, Callable[[Any], str]]]:
@@ -87,7 +93,7 @@ def option_columns(result: Any) -> list[tuple[str, Callable[[Any], str]]]:
             lambda o: f"{o.peak_memory_bytes / 1e9:.2f} of {o.memory_capacity_bytes / 1e9:.0f}",
         ),
         (_metric(result), lambda o: f"{o.ne:.5f}"),
-        ("80% interval", lambda o: f"{o.ne_lo80:.5f}–{o.ne_hi80:.5f}" if o.ne_hi80 > o.ne_lo80 else ""),
+        ("80% interval", _interval_cell),
         ("feasible", lambda o: "yes" if o.feasible else "no"),
         ("binding", lambda o: o.binding_text()),
     ]
