@@ -11,8 +11,9 @@ from planner.io import to_json
 
 #: Human output (tables, summaries) goes to stdout unless --json is given.
 console = Console(highlight=False, soft_wrap=False)
-#: Narration and progress always go to stderr so ``--json | jq`` works.
-err_console = Console(stderr=True, highlight=False)
+#: Narration and progress always go to stderr so ``--json | jq`` works; each message stays one line (the
+#: terminal wraps it, not rich), so a path in it is never cut and a log line greps whole.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def emit_json(obj: Any) -> None:
