@@ -725,9 +725,7 @@ class FitResult:
         law = self.to_law()
         out: list[dict[str, Any]] = []
         for x in xs:
-            iv: dict[str, Any] = dict(law.predict_interval(float(x)))
-            if not law.has_interval:
-                iv.update(lo80=None, hi80=None, lo95=None, hi95=None)
+            iv: dict[str, Any] = dict(law.predict_interval(float(x)))  # bounds None without bootstrap
             out.append({"x": float(x), **iv, "extrapolation": self._extrapolation({self.x: float(x)})})
         return out
 
@@ -773,10 +771,11 @@ class FitResult:
         if not far:
             return None
         observed = "; ".join(f"{a} {ranges[a][0]:g} to {ranges[a][1]:g}" for a in axes_hit)
+        caveat = (", and bootstrap intervals leave out the error of the form itself, so they understate the "
+                  "uncertainty" if self.has_interval else "")
         return (
             f"--predict {', '.join(far)}: more than {EXTRAPOLATION_FACTOR:g}x outside the observed range "
-            f"({observed}); predictions there assume the fitted {self.form} form still holds, and bootstrap "
-            "intervals leave out the error of the form itself, so they understate the uncertainty"
+            f"({observed}); predictions there assume the fitted {self.form} form still holds{caveat}"
         )
 
     def as_dict(self, predict: list[Any] | None = None) -> dict[str, Any]:

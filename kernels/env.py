@@ -70,7 +70,8 @@ def boot_warning(env: dict[str, Any]) -> str | None:
     up = env.get("uptime_s")
     if env.get("device_kind") != "cpu" or not isinstance(up, (int, float)) or up >= FRESH_BOOT_S:
         return None
-    return (f"the machine had booted {up / 60:.0f} min before the measurement began: a VM's first minutes "
+    ago = f"{up:.0f} s" if up < 60 else f"{up / 60:.0f} min"
+    return (f"the machine had booted {ago} before the measurement began: a VM's first minutes "
             "run slower (memory its host has not yet backed faults several times slower); measure again "
             f"after {FRESH_BOOT_S / 60:.0f} minutes")
 

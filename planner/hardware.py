@@ -76,22 +76,23 @@ def schema_paths() -> tuple[frozenset[str], frozenset[str]]:
 def _check_figure_key(key: str, file: str | None) -> None:
     """Refuse a ``figures`` key that names no field of the schema (a typo would silently source nothing).
 
-    Besides the schema's own paths, ``efficiency.<family>`` names a cost-model family fitted by
-    ``recplan calibrate`` (a group source for that family's parameters).
+    A key may name a field, a group or a prefix of them (a whole section: it sources every figure under
+    it, as :func:`figure_source` reads it). Besides the schema's own paths, ``efficiency.<family>`` names
+    a cost-model family fitted by ``recplan calibrate`` (a group source for that family's parameters).
     """
     field = f"figures.{key}"
     section = key.split(".")[0]
     if section not in _SECTIONS:
         raise InputError(f"figures may only name paths under {', '.join(_SECTIONS)}", file=file, field=field)
     numeric, groups = schema_paths()
-    if key in numeric or key in groups:
-        return
     from planner.cost.registry import FAMILIES
 
     families = {f"efficiency.{family}" for family in FAMILIES}
-    if key in families:
+    known = numeric | groups | families
+    # a key covers every path it prefixes (figure_source), so a whole section or group is a source too
+    if key in known or any(path.startswith(key + ".") for path in known):
         return
-    close = difflib.get_close_matches(key, sorted(numeric | groups | families), n=1, cutoff=0.8)
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
     hint = f" (did you mean {close[0]}?)" if close else ""
     raise InputError(f"unknown figure: no such field in a hardware profile{hint}", file=file, field=field)
 

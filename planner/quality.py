@@ -133,12 +133,13 @@ class QualityLaw:
         y = evaluate_form(self.form, self.bootstrap_params, xs)[:, 0]
         return y[np.isfinite(y)]
 
-    def predict_interval(self, x: float) -> dict[str, float]:
+    def predict_interval(self, x: float) -> dict[str, float | None]:
         """Point prediction with 80% and 95% bootstrap percentile intervals at scale ``x``.
 
         Returns keys ``ne`` (the point prediction of the metric, whatever the metric), ``lo80``, ``hi80``,
-        ``lo95``, ``hi95``. Without a bootstrap every bound equals the point prediction. Bounds are widened
-        to contain the point prediction when a skewed bootstrap would exclude it. Results are cached by x.
+        ``lo95``, ``hi95``. Without a bootstrap, or where no bootstrap set gives a finite value at ``x``,
+        the bounds are None (unknown, not a zero-width interval). Bounds are widened to contain the point
+        prediction when a skewed bootstrap would exclude it. Results are cached by x.
         """
         key = float(x)
         hit = self._cache.get(key)
@@ -147,7 +148,7 @@ class QualityLaw:
         ne = float(self.predict(key))
         sims = self.bootstrap_predictions(key)
         if sims.size == 0:
-            out = {"ne": ne, "lo80": ne, "hi80": ne, "lo95": ne, "hi95": ne}
+            out = {"ne": ne, "lo80": None, "hi80": None, "lo95": None, "hi95": None}
         else:
             q = np.quantile(sims, [0.025, 0.10, 0.90, 0.975])
             out = {"ne": ne, "lo80": min(float(q[1]), ne), "hi80": max(float(q[2]), ne),
@@ -158,11 +159,13 @@ class QualityLaw:
 
     def predict_intervals(self, xs: Any) -> dict[str, np.ndarray]:
         """Vectorised :meth:`predict_interval` over many scales: arrays ``x``, ``ne``, ``lo80``, ``hi80``,
-        ``lo95``, ``hi95`` (one bootstrap evaluation of shape (R, len(xs)), no per-x cache)."""
+        ``lo95``, ``hi95`` (one bootstrap evaluation of shape (R, len(xs)), no per-x cache); an unknown
+        bound is NaN."""
         x = np.atleast_1d(np.asarray(xs, dtype=float))
         ne = np.asarray(evaluate_form(self.form, self.params, x / self.x_scale), dtype=float)
         if not self.has_interval:
-            return {"x": x, "ne": ne, **{k: ne.copy() for k in ("lo80", "hi80", "lo95", "hi95")}}
+            unknown = {k: np.full_like(ne, np.nan) for k in ("lo80", "hi80", "lo95", "hi95")}
+            return {"x": x, "ne": ne, **unknown}
         sims = evaluate_form(self.form, self.bootstrap_params, (x / self.x_scale)[None, :])
         q = np.nanquantile(np.where(np.isfinite(sims), sims, np.nan), [0.025, 0.10, 0.90, 0.975], axis=0)
         return {"x": x, "ne": ne, "lo80": np.minimum(q[1], ne), "hi80": np.maximum(q[2], ne),

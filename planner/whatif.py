@@ -531,8 +531,6 @@ def evaluate_scenario(
                         cost = economics.cost_usd(devices, hw.price_usd_per_device_hour, h)
                         energy = economics.energy_kwh(devices, hw.power_w, h, econ.pue)
                         q = law.predict_interval(_law_x(law.x, seen, d.total_params, d.flops_per_sample))
-                        if not law.has_interval:  # no uncertainty known: no bounds, not a zero-width interval
-                            q.update(dict.fromkeys(("lo80", "hi80", "lo95", "hi95")))
                         to_target = target_samples[si]
                         t_target = (
                             economics.time_to_train_s(to_target, 1.0, sim["samples_per_s"])

@@ -154,6 +154,15 @@ def test_figures_may_name_schema_fields_dtypes_and_fitted_families():
     assert profile_from_mapping(data, "p.yaml").figures["efficiency.gemm"].source == "x"
 
 
+def test_a_whole_section_may_be_one_figure_source():
+    """A key covers every path it prefixes (figure_source), so one source for a section is valid."""
+    data = _h100()
+    data["figures"] = {k: v for k, v in data["figures"].items() if not k.startswith("efficiency.")}
+    data["figures"]["efficiency"] = {"source": "one survey", "as_of": "2025"}
+    profile = profile_from_mapping(data, "p.yaml")
+    assert figure_source(profile, "efficiency.hbm_fraction")[0] == "efficiency"
+
+
 def _unset_numeric_figures() -> list[tuple[str, str]]:
     """``(preset, path)`` for every schema figure that a shipped profile leaves null or absent."""
     out = []

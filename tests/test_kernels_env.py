@@ -49,3 +49,7 @@ def test_env_warnings_lists_the_busy_and_boot_warnings_in_order():
 def test_uptime_is_positive_or_unknown():
     up = uptime_s()
     assert up is None or up > 0
+
+
+def test_boot_warning_counts_seconds_under_a_minute():
+    assert "booted 25 s before" in boot_warning({"device_kind": "cpu", "uptime_s": 25.0})

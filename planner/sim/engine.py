@@ -330,7 +330,7 @@ def simulate(workload: Workload, profile: HardwareProfile, devices: int, *, shar
     plan = plan_sharding(workload, profile, devices, cost, sharding, batch)
     runs = [_simulate_plan(plan, workload, profile, cost, devices, batch, steps, seed)]
     greedy_s = float(np.median(runs[0].times))
-    if sharding == "auto" and devices > 1:
+    if sharding == "auto" and devices > 1 and any(kind != "table" for kind in plan.table_kinds):
         # the greedy plan's replicated small tables and column chunks can cost more (all-reduces, more
         # lookups and launches) than they save in balance: each table whole is a candidate too
         table = plan_sharding(workload, profile, devices, cost, "table", batch)
