@@ -95,6 +95,7 @@ def pareto_frontier(
 
 def _two_significant(value: float) -> str:
     """``value`` (non-zero, below 10 in size) to two significant digits, without exponent notation."""
+    value = float(f"{value:.2g}")  # round first, so 0.009996 reads 0.010, not 0.0100
     digits = max(0, 1 - math.floor(math.log10(abs(value))))
     return f"{value:.{digits}f}"
 
@@ -105,9 +106,9 @@ def fmt_usd(value: float) -> str:
     if not math.isfinite(value):
         return f"${value}"
     size = abs(value)
-    if size >= 10:
+    if size >= 10 or abs(round(value, 2)) >= 10:
         return f"${value:,.0f}"
-    if size >= 0.01 or size == 0:
+    if size >= 0.01 or size == 0 or abs(float(f"{value:.2g}")) >= 0.01:
         return f"${value:.2f}"
     return f"${_two_significant(value)}"
 
@@ -117,7 +118,7 @@ def fmt_kwh(value: float) -> str:
     (``4.8``, ``0.48``, ``0.0031``), so a small energy never reads as ``0``."""
     if not math.isfinite(value):
         return str(value)
-    if abs(value) >= 10:
+    if abs(value) >= 10 or abs(float(f"{value:.2g}")) >= 10:
         return f"{value:,.0f}"
     if value == 0:
         return "0"

@@ -28,6 +28,13 @@ _PACKAGE = "hardware_profiles"
 _SECTIONS = ("device", "node", "network", "price", "efficiency")
 #: What a profile's ``name`` may be (the pattern of :class:`planner.model.HardwareProfile`).
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
+#: What a profile name may be (:data:`_PROFILE_NAME`), as told to the user.
+PROFILE_NAME_RULE = "letters, digits, '.', '_' or '-' (at most 81, starting with a letter or digit)"
+
+
+def is_profile_name(name: object) -> bool:
+    """Whether ``name`` is a valid profile name (:data:`PROFILE_NAME_RULE`)."""
+    return isinstance(name, str) and _PROFILE_NAME.match(name) is not None
 
 
 def preset_names() -> list[str]:
@@ -240,9 +247,8 @@ def derive_profile(base: str, sets: list[str], name: str, *, today: str | None =
     """
     if not sets:
         raise InputError("nothing to change: give at least one --set key=value", file="--set")
-    if not isinstance(name, str) or not _PROFILE_NAME.match(name):
-        raise InputError(f"must be letters, digits, '.', '_' or '-' (at most 81, starting with a letter or "
-                         f"digit), got {name!r}", file="--name")
+    if not is_profile_name(name):
+        raise InputError(f"must be {PROFILE_NAME_RULE}, got {name!r}", file="--name")
     parsed = _parse_sets(sets)
     data, _label = load_profile_mapping(base)
     base_profile = profile_from_mapping(copy.deepcopy(data), _label)

@@ -63,7 +63,7 @@ def test_frontier_is_exactly_the_non_dominated_set(points):
 @pytest.mark.parametrize(
     "value, text",
     [(0.0, "$0.00"), (0.0042, "$0.0042"), (0.08, "$0.08"), (0.48, "$0.48"), (7.25, "$7.25"), (10.0, "$10"),
-     (1234.5, "$1,234"), (2_500_000.0, "$2,500,000")],
+     (1234.5, "$1,234"), (2_500_000.0, "$2,500,000"), (9.996, "$10"), (0.009996, "$0.01")],
 )
 def test_money_keeps_cents_below_ten_dollars(value, text):
     assert economics.fmt_usd(value) == text
@@ -72,7 +72,7 @@ def test_money_keeps_cents_below_ten_dollars(value, text):
 @pytest.mark.parametrize(
     "value, text",
     [(0.0, "0"), (0.0031, "0.0031"), (0.01031, "0.010"), (0.48, "0.48"), (4.84, "4.8"), (12.6, "13"),
-     (1234.4, "1,234")],
+     (1234.4, "1,234"), (9.996, "10"), (0.0099996, "0.010")],
 )
 def test_energy_keeps_two_significant_digits_when_small(value, text):
     assert economics.fmt_kwh(value) == text

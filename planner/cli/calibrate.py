@@ -9,12 +9,9 @@ prints the per-family error table and writes the profile atomically. Bad input e
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from pathlib import Path
 
 import typer
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
 
 
 def default_base(device_kind: str, device_name: str, memory_bytes: float | None) -> str:
@@ -45,7 +42,13 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
     from planner.cost.params import device_figures
     from planner.cost.registry import FAMILIES, device_mismatch, resolved_parameters
     from planner.errors import InputError
-    from planner.hardware import load_profile_mapping, profile_from_mapping, profile_yaml
+    from planner.hardware import (
+        PROFILE_NAME_RULE,
+        is_profile_name,
+        load_profile_mapping,
+        profile_from_mapping,
+        profile_yaml,
+    )
     from planner.io import atomic_write_text, check_output_file
 
     if folds < 2:
@@ -63,12 +66,11 @@ def run_calibration(paths: list[Path], base: str | None, out: Path, name: str | 
         raise InputError(f"cannot calibrate {base_profile.name}: {reason}", file=measurements.files[0].path,
                          field="env.device_name")
     profile_name = name or out.stem
-    if not _NAME.match(profile_name):
+    if not is_profile_name(profile_name):
         if name:
-            raise InputError(f"{name!r}: a profile name must be letters, digits, '.', '_' or '-'",
-                             field="--name")
-        raise InputError(f"profile name {profile_name!r} (from the file name) must be letters, digits, '.', "
-                         "'_' or '-' (give --name)", file=str(out))
+            raise InputError(f"must be {PROFILE_NAME_RULE}, got {name!r}", field="--name")
+        raise InputError(f"profile name {profile_name!r} (from the file name) must be {PROFILE_NAME_RULE} "
+                         "(give --name)", file=str(out))
     target = target_mapping(base_data, measurements, date)
     target_profile = profile_from_mapping(copy.deepcopy(target), f"calibrated {profile_name}")
     start, _sigma, _status = resolved_parameters(base_profile)

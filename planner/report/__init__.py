@@ -1,7 +1,8 @@
 """Capacity reports of a what-if result: HTML (plots inlined), Markdown, JSON with provenance, CSV.
 
 :func:`write_report` renders the chosen formats in memory, checks every target path, then writes each file
-atomically (all or nothing: a failure leaves the old report as it was); rendering is
+atomically (all or nothing: a failure leaves the old report's files as they were, though a folder it
+created for them may stay, empty); rendering is
 deterministic (no timestamps, sorted JSON keys, fixed SVG rounding), so the same inputs give the same bytes.
 """
 
