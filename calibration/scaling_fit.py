@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError
-from planner.quality import AXES, FORM_PARAMS, QualityLaw, TwoAxisLaw, evaluate_form
+from planner.quality import AXES, FORM_PARAMS, QualityLaw, TwoAxisLaw, evaluate_form, percentile_bounds
 
 #: Huber transition on log residuals (Hoffmann et al. 2022 App. D.2; Besiroglu et al. 2024 keep it).
 HUBER_DELTA = 1e-3
@@ -731,18 +731,14 @@ class FitResult:
 
     def _two_axis_prediction(self, n: float, d: float) -> dict[str, Any]:
         ne = float(self.to_two_axis_law().predict(n, d))
-        bounds: dict[str, float | None] = dict.fromkeys(("lo80", "hi80", "lo95", "hi95"))
+        sims = np.empty(0)
         if self.has_interval:
             assert self.bootstrap_params is not None
             e, a, al, b, be = (self.bootstrap_params[:, i] for i in range(5))
             with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
                 sims = e + np.exp(np.log(a) - al * math.log(n)) + np.exp(np.log(b) - be * math.log(d))
             sims = sims[np.isfinite(sims)]
-            if sims.size:
-                q = np.quantile(sims, [0.025, 0.10, 0.90, 0.975])
-                bounds = {"lo80": min(float(q[1]), ne), "hi80": max(float(q[2]), ne),
-                          "lo95": min(float(q[0]), ne), "hi95": max(float(q[3]), ne)}
-        return {"x": [n, d], "params": n, "samples": d, "ne": ne, **bounds,
+        return {"x": [n, d], "params": n, "samples": d, "ne": ne, **percentile_bounds(sims, ne),
                 "extrapolation": self._extrapolation({"params": n, "samples": d})}
 
     def extrapolation_warning(self, predictions: list[dict[str, Any]]) -> str | None:
@@ -751,8 +747,8 @@ class FitResult:
         ranges = self._ranges()
         far: list[str] = []
         axes_hit: list[str] = []
+        two = self.form == "two_axis"
         for p in predictions:
-            two = self.form == "two_axis"
             at = {"params": p["params"], "samples": p["samples"]} if two else {self.x: p["x"]}
             outside = []
             for axis, v in at.items():

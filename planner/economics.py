@@ -105,10 +105,9 @@ def fmt_usd(value: float) -> str:
     significant digits below one cent (``$0.0042``), so a small cost never reads as ``$0``."""
     if not math.isfinite(value):
         return f"${value}"
-    size = abs(value)
-    if size >= 10 or abs(round(value, 2)) >= 10:
+    if abs(round(value, 2)) >= 10:  # rounded first: $9.996 reads $10, as $10.00 would
         return f"${value:,.0f}"
-    if size >= 0.01 or size == 0 or abs(float(f"{value:.2g}")) >= 0.01:
+    if value == 0 or abs(float(f"{value:.2g}")) >= 0.01:
         return f"${value:.2f}"
     return f"${_two_significant(value)}"
 
@@ -118,7 +117,7 @@ def fmt_kwh(value: float) -> str:
     (``4.8``, ``0.48``, ``0.0031``), so a small energy never reads as ``0``."""
     if not math.isfinite(value):
         return str(value)
-    if abs(value) >= 10 or abs(float(f"{value:.2g}")) >= 10:
+    if abs(float(f"{value:.2g}")) >= 10:  # rounded first: 9.996 reads 10
         return f"{value:,.0f}"
     if value == 0:
         return "0"

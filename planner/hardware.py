@@ -80,6 +80,20 @@ def schema_paths() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(numeric), frozenset(groups)
 
 
+@functools.cache
+def _figure_keys() -> tuple[list[str], frozenset[str]]:
+    """``(known, covering)``: the sorted paths a ``figures`` key may name (schema fields, groups and
+    ``efficiency.<family>``), and those with every prefix of them (a key covers every path it prefixes,
+    as :func:`figure_source` reads it, so a whole section or group is a source too)."""
+    from planner.cost.registry import FAMILIES
+
+    numeric, groups = schema_paths()
+    known = numeric | groups | {f"efficiency.{family}" for family in FAMILIES}
+    parts = [path.split(".") for path in known]
+    covering = {".".join(p[:n]) for p in parts for n in range(1, len(p) + 1)}
+    return sorted(known), frozenset(covering)
+
+
 def _check_figure_key(key: str, file: str | None) -> None:
     """Refuse a ``figures`` key that names no field of the schema (a typo would silently source nothing).
 
@@ -91,15 +105,10 @@ def _check_figure_key(key: str, file: str | None) -> None:
     section = key.split(".")[0]
     if section not in _SECTIONS:
         raise InputError(f"figures may only name paths under {', '.join(_SECTIONS)}", file=file, field=field)
-    numeric, groups = schema_paths()
-    from planner.cost.registry import FAMILIES
-
-    families = {f"efficiency.{family}" for family in FAMILIES}
-    known = numeric | groups | families
-    # a key covers every path it prefixes (figure_source), so a whole section or group is a source too
-    if key in known or any(path.startswith(key + ".") for path in known):
+    known, covering = _figure_keys()
+    if key in covering:
         return
-    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
     hint = f" (did you mean {close[0]}?)" if close else ""
     raise InputError(f"unknown figure: no such field in a hardware profile{hint}", file=file, field=field)
 

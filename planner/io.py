@@ -135,14 +135,40 @@ def _write_problem(exc: OSError) -> str:
     return f"cannot write: {exc.strerror or exc}"
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` itself when it exists, else its nearest existing ancestor (``.`` at the end of a relative
+    path none of whose folders exist)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def folder_write_problem(folder: Path, prefix: str = ".recplan-write-check.") -> str | None:
+    """Why no new file can be created in ``folder``, or None when one can.
+
+    Probed by creating and at once removing an empty temporary file (named from ``prefix``), because
+    ``os.access`` answers yes to root on read-only pseudo file systems such as ``/sys``; nothing is left
+    behind. The problem is ``permission denied`` or the system's own words (``Read-only file system``).
+    """
+    try:
+        fd, probe = tempfile.mkstemp(prefix=prefix, suffix=".check", dir=folder)
+    except OSError as exc:
+        return "permission denied" if isinstance(exc, PermissionError) else exc.strerror or str(exc)
+    try:
+        os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    return None
+
+
 def check_output_file(path: str | Path, option: str = "--out") -> None:
     """Refuse, before any work starts, an output path that cannot become a file.
 
     The path must not be an existing folder; its nearest existing ancestor must be a folder (missing
     folders are created when the file is written) in which this process can create files. Writability is
-    probed by creating and at once removing an empty temporary file there, because ``os.access`` answers
-    yes to root on read-only pseudo file systems such as ``/sys``; nothing is left behind. An existing
-    target need not itself be writable: the atomic writers replace it by a rename within its folder.
+    probed there (:func:`folder_write_problem`). An existing target need not itself be writable: the
+    atomic writers replace it by a rename within its folder.
 
     Raises:
         InputError: naming the path and ``option``, with the problem in one line.
@@ -150,25 +176,17 @@ def check_output_file(path: str | Path, option: str = "--out") -> None:
     target = Path(path)
     if str(path) == "" or target.is_dir():
         raise InputError("is a folder, expected a file path", file=str(path), field=option)
-    ancestor = target.parent if str(target.parent) else Path(".")
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
+    ancestor = nearest_existing(target.parent)
     if not ancestor.is_dir():
         raise InputError(f"cannot create the file: {ancestor} is not a folder", file=str(path), field=option)
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(
             f"cannot create a file in {ancestor}: permission denied", file=str(path), field=option
         )
-    try:
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".check", dir=ancestor)
-    except OSError as exc:
-        why = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc)).lower()
-        raise InputError(f"cannot create a file in {ancestor}: {why}", file=str(path), field=option) from None
-    try:
-        os.close(fd)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(probe)
+    problem = folder_write_problem(ancestor, prefix=f".{target.name}.")
+    if problem is not None:
+        raise InputError(f"cannot create a file in {ancestor}: {problem.lower()}", file=str(path),
+                         field=option)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -80,6 +80,17 @@ def evaluate_form(form: str, params: dict[str, float] | np.ndarray, x: Any) -> n
     raise ValueError(f"unknown form {form!r}")
 
 
+def percentile_bounds(sims: np.ndarray, point: float) -> dict[str, float | None]:
+    """80% and 95% percentile bounds ``lo80, hi80, lo95, hi95`` of the finite bootstrap predictions
+    ``sims``, widened to contain the point prediction ``point`` (a skewed bootstrap may exclude it); all
+    None when there are none (unknown, not a zero-width interval)."""
+    if sims.size == 0:
+        return dict.fromkeys(("lo80", "hi80", "lo95", "hi95"))
+    q = np.quantile(sims, [0.025, 0.10, 0.90, 0.975])
+    return {"lo80": min(float(q[1]), point), "hi80": max(float(q[2]), point),
+            "lo95": min(float(q[0]), point), "hi95": max(float(q[3]), point)}
+
+
 def _decreasing(form: str, params: dict[str, float]) -> bool:
     if form == "log_linear":
         return params["k"] < 0
@@ -146,13 +157,7 @@ class QualityLaw:
         if hit is not None:
             return dict(hit)
         ne = float(self.predict(key))
-        sims = self.bootstrap_predictions(key)
-        if sims.size == 0:
-            out = {"ne": ne, "lo80": None, "hi80": None, "lo95": None, "hi95": None}
-        else:
-            q = np.quantile(sims, [0.025, 0.10, 0.90, 0.975])
-            out = {"ne": ne, "lo80": min(float(q[1]), ne), "hi80": max(float(q[2]), ne),
-                   "lo95": min(float(q[0]), ne), "hi95": max(float(q[3]), ne)}
+        out = {"ne": ne, **percentile_bounds(self.bootstrap_predictions(key), ne)}
         if len(self._cache) < 100_000:
             self._cache[key] = out
         return dict(out)

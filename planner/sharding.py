@@ -257,17 +257,16 @@ class _Placer:
         shard is placed: each device's room is shared by its host shards in proportion to the cache each
         wants (``DEFAULT_CACHE_RATIO`` of its rows), none getting more than it wants. While placing, a host
         shard was balanced at the cost it has with the cache it wants."""
+        ratio = memory.DEFAULT_CACHE_RATIO
         for d in range(self.devices):
             hosted = [i for i, (s, _c, _n) in enumerate(self.owned[d]) if s.on_host]
-            if not hosted:
-                continue
-            wants = [memory.cache_bytes(self.workload, memory.DEFAULT_CACHE_RATIO * self.owned[d][i][0].rows,
-                                        self.owned[d][i][0].dim) for i in hosted]
-            share = min(1.0, max(self.free[d], 0.0) / sum(wants)) if sum(wants) > 0 else 0.0
+            wanted = sum(memory.cache_bytes(self.workload, ratio * self.owned[d][i][0].rows,
+                                            self.owned[d][i][0].dim) for i in hosted)
+            share = min(1.0, max(self.free[d], 0.0) / wanted) if wanted > 0 else 0.0
             for i in hosted:
                 shard, cost_s, need = self.owned[d][i]
                 per_row = memory.cache_bytes(self.workload, 1, shard.dim)
-                sized = self._cached(shard, share * memory.DEFAULT_CACHE_RATIO * shard.rows)
+                sized = self._cached(shard, share * ratio * shard.rows)
                 cache = memory.cache_bytes(self.workload, sized.cached_rows, sized.dim)
                 if cache > self.free[d] and per_row > 0:  # rounding: never more than is left
                     sized = self._cached(shard, self.free[d] / per_row)

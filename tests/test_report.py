@@ -251,7 +251,7 @@ def test_a_write_failing_part_way_restores_the_old_files(result, tmp_path, monke
 
 
 def test_an_unwritable_folder_is_refused_before_anything_is_written(result, tmp_path, monkeypatch):
-    import planner.report
+    import planner.io
 
     out = tmp_path / "ro"
     old = _old_report(out)
@@ -259,7 +259,7 @@ def test_an_unwritable_folder_is_refused_before_anything_is_written(result, tmp_
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(planner.report.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(planner.io.tempfile, "mkstemp", refuse)
     with pytest.raises(InputError) as info:
         write_report(result, out)
     assert info.value.one_line() == f"{out}: --out: cannot write into the folder: permission denied"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -198,10 +197,8 @@ def fit(
     )
     doc = result.as_dict(xs)
     far = result.extrapolation_warning(doc["predictions"])
-    if far:
-        # One line on stderr, written directly so no console wraps it; stdout stays the artifact.
-        sys.stderr.write(f"warning: {far}\n")
-        sys.stderr.flush()
+    if far:  # one line on stderr (the console does not wrap it); stdout stays the artifact
+        err_console.print(f"warning: {far}", markup=False)
     if json_out:
         emit_json(doc)
     else:

@@ -9,8 +9,6 @@ deterministic (no timestamps, sorted JSON keys, fixed SVG rounding), so the same
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +44,7 @@ def check_targets(out_dir: str | Path, formats: list[str] | tuple[str, ...] = tu
 
     The folder must be a folder, or missing below an existing folder (it is created when the report is
     written); no target file may be a folder; and the folder (or, when missing, its nearest existing
-    ancestor) must accept new files. Writability is probed by creating and at once removing an empty
-    temporary file, since ``os.access`` says yes to root on a read-only file system. Nothing else changes.
+    ancestor) must accept new files (:func:`planner.io.folder_write_problem`). Nothing else changes.
 
     Returns:
         The target paths, in :data:`FILES` order.
@@ -56,14 +53,13 @@ def check_targets(out_dir: str | Path, formats: list[str] | tuple[str, ...] = tu
         InputError: naming the path and the problem.
     """
     from planner.errors import InputError
+    from planner.io import folder_write_problem, nearest_existing
 
     folder = Path(out_dir)
     targets = [folder / FILES[f] for f in FILES if f in formats]
     if folder.exists() and not folder.is_dir():
         raise InputError("exists and is not a folder", file=str(folder), field="--out")
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent if str(existing.parent) else Path(".")
+    existing = nearest_existing(folder)
     if not existing.is_dir():
         raise InputError(
             f"cannot create the folder: {existing} is not a folder", file=str(folder), field="--out"
@@ -72,15 +68,10 @@ def check_targets(out_dir: str | Path, formats: list[str] | tuple[str, ...] = tu
         for path in targets:
             if path.is_dir():
                 raise InputError("is a folder, expected a file path", file=str(path))
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".recplan-write-check.", suffix=".tmp", dir=existing)
-    except OSError as exc:
-        problem = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or str(exc)
+    problem = folder_write_problem(existing)
+    if problem is not None:
         where = "into the folder" if existing == folder else f"the folder: cannot write into {existing}"
-        raise InputError(f"cannot write {where}: {problem}", file=str(folder), field="--out") from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
+        raise InputError(f"cannot write {where}: {problem}", file=str(folder), field="--out")
     return targets
 
 

@@ -52,14 +52,13 @@ def _metric(result: Any) -> str:
     return "NE" if result.scenario.law.metric == "ne" else result.scenario.law.metric
 
 
-def _interval(o: Any) -> str:
-    iv = o.interval80
-    return f"{iv[0]:.5f}–{iv[1]:.5f}" if iv else "none (law without interval)"
-
-
 def _interval_cell(o: Any) -> str:
     iv = o.interval80
     return f"{iv[0]:.5f}–{iv[1]:.5f}" if iv else ""
+
+
+def _interval(o: Any) -> str:
+    return _interval_cell(o) or "none (law without interval)"
 
 
 def option_columns(result: Any) -> list[tuple[str, Callable[[Any], str]]]:
