@@ -82,3 +82,38 @@ def test_later_passes_stop_quietly_at_their_deadline():
     assert progress["complete"] and progress["stopped"] is None
     assert progress["later_passes_cut"] == 2
     assert [r["extra"].get("passes", 1) for r in doc["records"]] == [1, 1]
+
+
+def _emb(rows, kernel="embedding_bag_forward"):
+    from kernels.specs import Case
+
+    params = {"rows": rows, "dim": 16, "batch": 256, "pooling": 1}
+    return Case("embedding", kernel, "fp32", params)
+
+
+def test_later_pass_order_keeps_plan_order_when_the_pass_fits():
+    from kernels import specs
+    from kernels.runner import later_pass_order
+
+    cases = [_emb(1000), _emb(1000, "embedding_bag_backward"), specs._mem("copy", 4096)]
+    costs = {c.case_id: 1.0 for c in cases}
+    assert later_pass_order(cases, costs, None) == cases
+    assert later_pass_order(cases, costs, 3.0) == cases
+
+
+def test_later_pass_order_shares_a_cut_pass_among_suites_cheapest_groups_first():
+    """Embedding costs 8 s, memory 2 s; a 5 s pass gives embedding 4 s (its two cheap tables, each
+    forward with its backward) and memory 1 s (its two cheap cases), then the rest in plan order."""
+    from kernels import specs
+    from kernels.runner import later_pass_order
+
+    big = [_emb(10**6), _emb(10**6, "embedding_bag_backward")]
+    small = [_emb(1000), _emb(1000, "embedding_bag_backward"), _emb(2000), _emb(2000, "embedding_bag_backward")]
+    mem = [specs._mem("copy", 1 << 20), specs._mem("copy", 4096), specs._mem("elementwise", 4096)]
+    cases = big + small + mem
+    costs = {c.case_id: 2.0 for c in big} | {c.case_id: 1.0 for c in small}
+    costs |= {mem[0].case_id: 1.0, mem[1].case_id: 0.5, mem[2].case_id: 0.5}
+    order = later_pass_order(cases, costs, 5.0)
+    assert sorted(c.case_id for c in order) == sorted(c.case_id for c in cases)
+    assert order[:6] == small + mem[1:]
+    assert order[6:] == big + mem[:1]
