@@ -63,7 +63,8 @@ FAMILY_SUITES = {"gemm": "gemm", "embedding": "embedding", "interaction": "inter
 @dataclass(frozen=True)
 class FitCase:
     """One successful measurement of a family: measured median seconds, launches and its predictor;
-    embedding and memory cases also carry their op's parameter-independent inputs for a vectorised fit."""
+    embedding, memory and GEMM cases also carry their op's parameter-independent inputs for a vectorised
+    fit."""
 
     record: Record
     measured_s: float
@@ -115,7 +116,7 @@ def _elem(record: Record) -> int:
 
 
 def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tuple | None] | None:
-    """The family, launch count, predictor and vectorisable op (embedding and memory, else None) of one
+    """The family, launch count, predictor and vectorisable op (embedding, memory and GEMM, else None) of one
     record, or None when it is not fitted (dlrm)."""
     k, p, dtype = record.kernel, record.params, record.dtype
     if record.suite == "gemm":
@@ -129,7 +130,9 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
             call = g["backward_call_s"] if backward else 0.0  # the bench's autograd.grad call
             return total + call, g["fixed_s"] * launches + call
 
-        return "gemm", gemm.LINEAR_LAUNCHES["backward" if backward else "forward"], pred_gemm, None
+        op = (p["batch"], p["in_features"], p["out_features"], dtype, backward)
+        launches = gemm.LINEAR_LAUNCHES["backward" if backward else "forward"]
+        return "gemm", launches, pred_gemm, ("gemm", fig, op)
     if record.suite == "embedding":
         phase = "forward" if k == "embedding_bag_forward" else "backward"
         optimizer = p["optimizer"] if phase == "backward" else "none"
@@ -278,7 +281,7 @@ def _with(params: Params, family: str, names: list[str], values: np.ndarray) -> 
     return out
 
 
-VectorBatch = tuple[embedding.EmbeddingBatch | memory_bound.MemoryBatch, np.ndarray]
+VectorBatch = tuple[embedding.EmbeddingBatch | memory_bound.MemoryBatch | gemm.LinearBatch, np.ndarray]
 #: Vectorised batches of the case lists a fit is working on (the list itself, its batch and the tables
 #: each case updates in one call).
 _BATCHES: list[tuple[list[FitCase], VectorBatch]] = []
@@ -297,8 +300,15 @@ def _vector_batch(cases: list[FitCase]) -> VectorBatch | None:
     if any(c.batch_op[0] != family for c in cases):  # type: ignore[index]
         return None
     ops = [c.batch_op[2] for c in cases]  # type: ignore[index]
-    batch: embedding.EmbeddingBatch | memory_bound.MemoryBatch = (
-        memory_bound.memory_batch(fig, ops) if family == "memory" else embedding.embedding_batch(fig, ops))
+    batch: embedding.EmbeddingBatch | memory_bound.MemoryBatch | gemm.LinearBatch | None
+    if family == "gemm":
+        batch = gemm.linear_batch(fig, ops)
+        if batch is None:  # a GPU's GEMMs are priced call by call
+            return None
+    elif family == "memory":
+        batch = memory_bound.memory_batch(fig, ops)
+    else:
+        batch = embedding.embedding_batch(fig, ops)
     packed = (batch, np.array([float(c.tables) for c in cases]))
     _BATCHES.append((cases, packed))
     del _BATCHES[:-8]  # the lists of the last few fits
@@ -314,6 +324,10 @@ def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
     fig = cases[0].batch_op[1]  # type: ignore[index]
     if isinstance(batch, memory_bound.MemoryBatch):
         return np.log(np.maximum(memory_bound.memory_times(params["memory"], fig, batch), 1e-30))
+    if isinstance(batch, gemm.LinearBatch):  # plus the bench's autograd.grad call of a backward, as pred_gemm
+        g = params["gemm"]
+        times = gemm.linear_times(g, fig, batch) + np.where(batch.backward, g["backward_call_s"], 0.0)
+        return np.log(np.maximum(times, 1e-30))
     # each of a case's tables, plus the bench-only per-case calls of a backward case, as in pred_emb
     times = embedding.embedding_times(params["embedding"], fig, batch) * tables
     times = times + np.where(batch.forward, 0.0, params["embedding"].get("step_call_s", 0.0))

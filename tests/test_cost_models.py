@@ -610,6 +610,32 @@ def test_vectorised_memory_times_equal_the_per_op_formula(name):
                           [memory_time_s(no_cache, fig, *op)[0] for op in ops])
 
 
+def test_vectorised_linear_times_equal_the_per_call_formula():
+    """The fit's vectorised ``nn.Linear`` model gives what :func:`linear_time_s` gives per call on a CPU:
+    matrix-vector products, narrow weight gradients, edge tiles, fresh 32 MiB outputs and bf16 calls
+    included; a GPU's calls stay per call (split-K)."""
+    import itertools
+
+    from planner.cost.gemm import linear_batch, linear_time_s, linear_times
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    fig = device_figures(load_profile("cpu-generic"))
+    p = dict(default_parameters(load_profile("cpu-generic"))["gemm"], page_fault_s=2e-6,
+             edge_slowdown=1.6, narrow_fraction=0.1, exposed_stream=2.0, gemv_fraction=0.5,
+             low_precision_fixed_s=2e-5, output_write_cost=1.7)
+    ops = [(batch, fan_in, fan_out, dtype, backward)
+           for batch, fan_in, fan_out in itertools.product((1, 256, 8192), (1, 4, 13, 479, 1024),
+                                                           (1, 4, 16, 1024))
+           for dtype in ("fp32", "bf16") for backward in (False, True)]
+    batch = linear_batch(fig, ops)
+    assert batch.matvec.any() and batch.narrow.any() and batch.fresh_bytes.max() > 0  # each branch is met
+    vector = linear_times(p, fig, batch)
+    scalar = np.array([linear_time_s(p, fig, *op) for op in ops])
+    assert np.allclose(vector, scalar, rtol=1e-12, atol=0.0)
+    assert linear_batch(device_figures(load_profile("h100-sxm-80gb")), ops) is None
+
+
 def test_an_element_wise_op_on_two_byte_floats_streams_at_the_low_precision_rate():
     """bf16 element-wise bytes move at low_precision_rate x the fp32 rate; copies and fp32 ops do not."""
     from planner.cost.memory_bound import memory_time_s

@@ -108,7 +108,8 @@ def test_later_pass_order_shares_a_cut_pass_among_suites_cheapest_groups_first()
     from kernels.runner import later_pass_order
 
     big = [_emb(10**6), _emb(10**6, "embedding_bag_backward")]
-    small = [_emb(1000), _emb(1000, "embedding_bag_backward"), _emb(2000), _emb(2000, "embedding_bag_backward")]
+    small = [_emb(1000), _emb(1000, "embedding_bag_backward"),
+             _emb(2000), _emb(2000, "embedding_bag_backward")]
     mem = [specs._mem("copy", 1 << 20), specs._mem("copy", 4096), specs._mem("elementwise", 4096)]
     cases = big + small + mem
     costs = {c.case_id: 2.0 for c in big} | {c.case_id: 1.0 for c in small}

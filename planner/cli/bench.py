@@ -35,7 +35,7 @@ ALL_SUITES = ("embedding", "gemm", "interaction", "memory", "collective", "dlrm"
 #: Quick mode's hard stop (seconds from the start of the command), inside the 3-minute promise.
 QUICK_HARD_LIMIT_S = 165.0
 #: Quick mode's later passes start no new case after this many seconds from the start of the command,
-#: so a quick bench and its calibration (5-7 s) finish within a minute however slow the host is that
+#: so a quick bench and its calibration (4-6 s) finish within a minute however slow the host is that
 #: hour: two passes took 55-65 s on this project's 2-core VM as other work on its host came and went.
 #: The cases the second pass does not reach keep their first measurement.
 QUICK_PASSES_TARGET_S = 50.0
