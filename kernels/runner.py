@@ -317,11 +317,13 @@ def _later_passes(doc: dict[str, Any], cases: list[Case], ctx: BenchContext,
     ``progress.later_passes_cut`` counts the cases left with fewer passes. A case without a first-pass
     wall time in ``costs`` (one from a resumed file) is costed at its median times its repetitions."""
     index = {r["case_id"]: k for k, r in enumerate(doc["records"])}
-    cost_s = dict(costs or {})
-    for case_id, k in index.items():
-        timing = doc["records"][k].get("timing") or {}
-        if case_id not in cost_s and timing:
-            cost_s[case_id] = float(timing.get("median_s", 0.0)) * int(timing.get("reps", 1))
+    cost_s: dict[str, float] = {}
+    for case_id, k in index.items():  # failed cases are not measured again, so they take no share
+        record = doc["records"][k]
+        timing = record.get("timing") or {}
+        if record["error"] is None and timing:
+            cost_s[case_id] = (costs or {}).get(case_id) or (
+                float(timing.get("median_s", 0.0)) * int(timing.get("reps", 1)))
     for done in range(2, passes + 1):
         budget = None if passes_deadline is None else max(0.0, passes_deadline - time.monotonic())
         for case in later_pass_order(cases, cost_s, budget):
