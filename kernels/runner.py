@@ -314,8 +314,10 @@ def _later_passes(doc: dict[str, Any], cases: list[Case], ctx: BenchContext,
     ``"budget"`` if the deadline cut them.
 
     Past ``passes_deadline`` they stop quietly (None): the run is complete, and
-    ``progress.later_passes_cut`` counts the cases left with fewer passes. A case without a first-pass
-    wall time in ``costs`` (one from a resumed file) is costed at its median times its repetitions."""
+    ``progress.later_passes_cut`` counts the cases left with fewer passes. Each pass's order is sized to
+    the time left before the earlier of ``deadline`` and ``passes_deadline``. A case without a first-pass
+    wall time in ``costs`` (one from a resumed file) is costed at its median times its repetitions, which
+    leaves out its warm-up and setup."""
     index = {r["case_id"]: k for k, r in enumerate(doc["records"])}
     cost_s: dict[str, float] = {}
     for case_id, k in index.items():  # failed cases are not measured again, so they take no share
@@ -324,9 +326,12 @@ def _later_passes(doc: dict[str, Any], cases: list[Case], ctx: BenchContext,
         if record["error"] is None and timing:
             cost_s[case_id] = (costs or {}).get(case_id) or (
                 float(timing.get("median_s", 0.0)) * int(timing.get("reps", 1)))
+    limits = [t for t in (deadline, passes_deadline) if t is not None]
     for done in range(2, passes + 1):
-        budget = None if passes_deadline is None else max(0.0, passes_deadline - time.monotonic())
-        for case in later_pass_order(cases, cost_s, budget):
+        budget = max(0.0, min(limits) - time.monotonic()) if limits else None
+        due = {case_id: cost for case_id, cost in cost_s.items()  # not yet measured in this pass
+               if int((doc["records"][index[case_id]].get("extra") or {}).get("passes", 1)) < done}
+        for case in later_pass_order(cases, due, budget):
             k = index.get(case.case_id)
             if k is None:
                 continue
