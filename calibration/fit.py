@@ -63,8 +63,8 @@ FAMILY_SUITES = {"gemm": "gemm", "embedding": "embedding", "interaction": "inter
 @dataclass(frozen=True)
 class FitCase:
     """One successful measurement of a family: measured median seconds, launches and its predictor;
-    embedding, memory and GEMM cases also carry their op's parameter-independent inputs for a vectorised
-    fit."""
+    embedding, memory, GEMM and interaction cases carry their op's parameter-independent inputs for a
+    vectorised fit."""
 
     record: Record
     measured_s: float
@@ -116,7 +116,7 @@ def _elem(record: Record) -> int:
 
 
 def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tuple | None] | None:
-    """The family, launch count, predictor and vectorisable op (embedding, memory and GEMM, else None) of one
+    """The family, launch count, predictor and vectorisable op (collectives and overhead: None) of one
     record, or None when it is not fitted (dlrm)."""
     k, p, dtype = record.kernel, record.params, record.dtype
     if record.suite == "gemm":
@@ -167,7 +167,8 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
                 call = params["gemm"]["backward_call_s"] if phase == "backward" else 0.0
                 return total + call, parts["fixed_s"] + call
 
-            return "interaction", interaction.DOT_LAUNCHES[phase], pred_dot, None
+            op = ("dot", p["batch"], p["features"], p["dim"], dtype, phase)
+            return "interaction", interaction.DOT_LAUNCHES[phase], pred_dot, ("interaction", fig, op)
         launches_box = interaction.dcn_cross_time_s(
             {"fixed_s": 1.0, "bandwidth_fraction": 1.0},
             {"fixed_s": 1.0, "k_half": 1.0, "bandwidth_fraction": 1.0, "peak_fraction_fp32": 1.0},
@@ -182,7 +183,8 @@ def _case(record: Record, fig: DeviceFigures) -> tuple[str, int, Predictor, tupl
             return (total + call,
                     gemm_launches * g["fixed_s"] + (launches - gemm_launches) * i["fixed_s"] + call)
 
-        return "interaction", launches_box, pred_dcn, None
+        op = ("dcn", p["batch"], p["width"], p["low_rank"], dtype, phase)
+        return "interaction", launches_box, pred_dcn, ("interaction", fig, op)
     if record.suite == "memory" and k == "launch_overhead" and p.get("autograd", True) is False:
         # the chain without autograd, cycled minus warm: the cold-code seconds per op
 
@@ -281,7 +283,8 @@ def _with(params: Params, family: str, names: list[str], values: np.ndarray) -> 
     return out
 
 
-VectorBatch = tuple[embedding.EmbeddingBatch | memory_bound.MemoryBatch | gemm.LinearBatch, np.ndarray]
+VectorBatch = tuple[embedding.EmbeddingBatch | memory_bound.MemoryBatch | gemm.LinearBatch
+                    | interaction.InteractionBatch, np.ndarray]
 #: Vectorised batches of the case lists a fit is working on (the list itself, its batch and the tables
 #: each case updates in one call).
 _BATCHES: list[tuple[list[FitCase], VectorBatch]] = []
@@ -300,9 +303,10 @@ def _vector_batch(cases: list[FitCase]) -> VectorBatch | None:
     if any(c.batch_op[0] != family for c in cases):  # type: ignore[index]
         return None
     ops = [c.batch_op[2] for c in cases]  # type: ignore[index]
-    batch: embedding.EmbeddingBatch | memory_bound.MemoryBatch | gemm.LinearBatch | None
-    if family == "gemm":
-        batch = gemm.linear_batch(fig, ops)
+    batch: embedding.EmbeddingBatch | memory_bound.MemoryBatch | gemm.LinearBatch | \
+        interaction.InteractionBatch | None
+    if family in ("gemm", "interaction"):
+        batch = gemm.linear_batch(fig, ops) if family == "gemm" else interaction.interaction_batch(fig, ops)
         if batch is None:  # a GPU's GEMMs are priced call by call
             return None
     elif family == "memory":
@@ -324,9 +328,11 @@ def _log_predictions(cases: list[FitCase], params: Params) -> np.ndarray:
     fig = cases[0].batch_op[1]  # type: ignore[index]
     if isinstance(batch, memory_bound.MemoryBatch):
         return np.log(np.maximum(memory_bound.memory_times(params["memory"], fig, batch), 1e-30))
-    if isinstance(batch, gemm.LinearBatch):  # plus the bench's autograd.grad call of a backward, as pred_gemm
-        g = params["gemm"]
-        times = gemm.linear_times(g, fig, batch) + np.where(batch.backward, g["backward_call_s"], 0.0)
+    if isinstance(batch, gemm.LinearBatch | interaction.InteractionBatch):
+        g = params["gemm"]  # plus the bench's autograd.grad call of a backward, as pred_gemm and pred_dot
+        times = (gemm.linear_times(g, fig, batch) if isinstance(batch, gemm.LinearBatch)
+                 else interaction.interaction_times(params["interaction"], g, fig, batch))
+        times = times + np.where(batch.backward, g["backward_call_s"], 0.0)
         return np.log(np.maximum(times, 1e-30))
     # each of a case's tables, plus the bench-only per-case calls of a backward case, as in pred_emb
     times = embedding.embedding_times(params["embedding"], fig, batch) * tables

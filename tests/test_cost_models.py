@@ -629,11 +629,49 @@ def test_vectorised_linear_times_equal_the_per_call_formula():
                                                            (1, 4, 16, 1024))
            for dtype in ("fp32", "bf16") for backward in (False, True)]
     batch = linear_batch(fig, ops)
-    assert batch.matvec.any() and batch.narrow.any() and batch.fresh_bytes.max() > 0  # each branch is met
+    gemms = batch.gemms
+    assert gemms.matvec.any() and gemms.narrow.any() and gemms.fresh_bytes.max() > 0  # each branch is met
     vector = linear_times(p, fig, batch)
     scalar = np.array([linear_time_s(p, fig, *op) for op in ops])
     assert np.allclose(vector, scalar, rtol=1e-12, atol=0.0)
     assert linear_batch(device_figures(load_profile("h100-sxm-80gb")), ops) is None
+
+
+def test_vectorised_interaction_times_equal_the_per_op_formulas():
+    """The fit's vectorised interaction model gives what :func:`dot_interaction_time_s` and
+    :func:`dcn_cross_time_s` give per op on a CPU: the scalar bmm loop and the tiled products, low-rank
+    and full DCN layers, fp32 and bf16, forward and backward; a GPU's ops stay per op."""
+    import itertools
+
+    from planner.cost.interaction import (
+        dcn_cross_time_s,
+        dot_interaction_time_s,
+        interaction_batch,
+        interaction_times,
+    )
+    from planner.cost.params import device_figures
+    from planner.cost.registry import default_parameters
+
+    profile = load_profile("cpu-generic")
+    fig = device_figures(profile)
+    defaults = default_parameters(profile)
+    p = dict(defaults["interaction"], naive_output_s=3e-9, naive_mac_s=2e-9, naive_strided_mac_s=4e-9,
+             matrix_s=5e-8, batched_k_half=12.0, batched_efficiency_bf16=0.4, low_precision_rate=0.6,
+             cache_sharpness=2.0)
+    g = dict(defaults["gemm"], page_fault_s=2e-6, edge_slowdown=1.6, narrow_fraction=0.1, exposed_stream=2.0,
+             low_precision_fixed_s=2e-5)
+    ops, scalar = [], []
+    for batch, dtype, phase in itertools.product((256, 8192), ("fp32", "bf16"), ("forward", "backward")):
+        for features, dim in ((4, 8), (15, 16), (27, 64), (40, 128)):
+            ops.append(("dot", batch, features, dim, dtype, phase))
+            scalar.append(dot_interaction_time_s(p, g, fig, batch, features, dim, dtype, phase)[0])
+        for width, low_rank in ((13, 0), (256, 0), (512, 64), (1024, 8)):
+            ops.append(("dcn", batch, width, low_rank, dtype, phase))
+            scalar.append(dcn_cross_time_s(p, g, fig, batch, width, low_rank, dtype, phase)[0])
+    batch = interaction_batch(fig, ops)
+    assert batch.naive.any() and not batch.naive.all()  # both kinds of batched product are met
+    assert np.allclose(interaction_times(p, g, fig, batch), scalar, rtol=1e-12, atol=0.0)
+    assert interaction_batch(device_figures(load_profile("h100-sxm-80gb")), ops) is None
 
 
 def test_an_element_wise_op_on_two_byte_floats_streams_at_the_low_precision_rate():

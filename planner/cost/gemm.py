@@ -293,13 +293,13 @@ LINEAR_LAUNCHES = {"forward": 1, "backward": 3}
 
 
 @dataclass(frozen=True)
-class LinearBatch:
-    """The parameter-independent inputs of :func:`linear_time_s` for many CPU ``nn.Linear`` calls, as
-    arrays with one entry per GEMM (a forward has one, a backward two), so a fit can price all its cases
-    in one vectorised call (:func:`linear_times`)."""
+class GemmCalls:
+    """The parameter-independent inputs of :func:`gemm_time_s` for many CPU GEMM calls, as arrays (one
+    entry per call), each call belonging to one of ``owners`` ops whose times it adds to
+    (:func:`gemm_call_times`)."""
 
-    layer: np.ndarray  # index of the layer call each GEMM belongs to
-    layers: int
+    owner: np.ndarray
+    owners: int
     m: np.ndarray
     n: np.ndarray
     k: np.ndarray
@@ -313,50 +313,39 @@ class LinearBatch:
     narrow: np.ndarray  # a transposed product in the CPU BLAS's narrow kernel
     waves: np.ndarray  # ceil(tiles / units)
     edges_per_unit: np.ndarray  # partial tiles / units
-    tile_work: np.ndarray  # units x tile_m x tile_n
-    bias_bytes: np.ndarray  # per layer call: the bias gradient's read (0 for a forward)
-    backward: np.ndarray  # per layer call
+    tile_work: float  # units x tile_m x tile_n
 
 
-def linear_batch(fig: DeviceFigures, ops: list[tuple[int, int, int, str, bool]]) -> LinearBatch | None:
-    """Pack ``(batch, in_features, out_features, precision, backward)`` per layer call (the arguments of
-    :func:`linear_time_s`); None on a GPU, whose split-K choice stays per call."""
+def gemm_calls(fig: DeviceFigures, calls: list[tuple[int, int, int, int, str, bool]], owners: int
+               ) -> GemmCalls | None:
+    """Pack ``(owner, m, n, k, precision, transposed_a)`` per call (the arguments of
+    :func:`gemm_time_s`); None on a GPU, whose split-K choice stays per call."""
     if fig.kind != "cpu":
         return None
-    calls: list[tuple[int, int, int, int, str, bool]] = []
-    for i, (batch, fan_in, fan_out, precision, backward) in enumerate(ops):
-        if backward:
-            calls.append((i, batch, fan_in, fan_out, precision, False))
-            calls.append((i, fan_out, fan_in, batch, precision, True))
-        else:
-            calls.append((i, batch, fan_out, fan_in, precision, False))
     m = np.array([float(c[1]) for c in calls])
     n = np.array([float(c[2]) for c in calls])
     k = np.array([float(c[3]) for c in calls])
-    precision = tuple(c[4] for c in calls)
     elem = np.array([float(ELEM_BYTES.get(c[4], 4)) for c in calls])
     tile_m, tile_n, resident = gemm_tiling(fig, 1, 1)  # a CPU's fixed register tile
     units = fig.compute_units * resident
     tiles = np.array([ceil_div(c[1], tile_m) * ceil_div(c[2], tile_n) for c in calls], dtype=float)
     whole = np.array([(c[1] // tile_m) * (c[2] // tile_n) for c in calls], dtype=float)
-    waves = np.array([ceil_div(t, units) for t in tiles], dtype=float)
     output = m * n * elem
-    return LinearBatch(
-        layer=np.array([c[0] for c in calls]), layers=len(ops), m=m, n=n, k=k, precision=precision,
-        peak=np.array([fig.peak_for(c[4]) for c in calls]),
-        low_precision=np.array([c[4] in LOW_PRECISION for c in calls]),
+    return GemmCalls(
+        owner=np.array([c[0] for c in calls], dtype=np.int64), owners=owners, m=m, n=n, k=k,
+        precision=tuple(c[4] for c in calls), peak=np.array([fig.peak_for(c[4]) for c in calls]),
+        low_precision=np.array([c[4] in LOW_PRECISION for c in calls], dtype=bool),
         operand_bytes=(m * k + k * n) * elem, output_bytes=output,
         fresh_bytes=np.where(output >= FRESH_MAPPING_BYTES, output, 0.0),
         matvec=np.minimum(m, n) == 1,
-        narrow=np.array([c[5] and is_narrow_product(fig, c[2], c[4]) for c in calls]),
-        waves=waves, edges_per_unit=(tiles - whole) / units,
-        tile_work=np.full(len(calls), float(units * tile_m * tile_n)),
-        bias_bytes=np.array([float(o[0] * o[2] * ELEM_BYTES.get(o[3], 4)) if o[4] else 0.0 for o in ops]),
-        backward=np.array([bool(o[4]) for o in ops]))
+        narrow=np.array([c[5] and is_narrow_product(fig, c[2], c[4]) for c in calls], dtype=bool),
+        waves=np.array([ceil_div(t, units) for t in tiles], dtype=float),
+        edges_per_unit=(tiles - whole) / units, tile_work=float(units * tile_m * tile_n))
 
 
-def linear_times(p: Mapping[str, float], fig: DeviceFigures, b: LinearBatch) -> np.ndarray:
-    """:func:`linear_time_s` of every layer call in ``b`` in seconds (the same formulas, as arrays)."""
+def gemm_call_times(p: Mapping[str, float], fig: DeviceFigures, b: GemmCalls) -> np.ndarray:
+    """The summed :func:`gemm_time_s` of each owner's calls in ``b`` in seconds (the same formulas, as
+    arrays)."""
     fixed = p["fixed_s"] + np.where(b.low_precision, p.get("low_precision_fixed_s", 0.0), 0.0)
     frac = np.array([p.get(f"peak_fraction_{q}", p.get("peak_fraction_fp32", 0.5)) for q in b.precision])
     eff = frac * b.k / (b.k + p["k_half"])
@@ -372,16 +361,51 @@ def linear_times(p: Mapping[str, float], fig: DeviceFigures, b: LinearBatch) -> 
     miss_s = (1.0 - hit) * (b.operand_bytes + b.output_bytes * p.get("output_write_cost", 1.0)) / bandwidth
     fault_s = b.fresh_bytes / PAGE_BYTES * p.get("page_fault_s", 0.0)
     memory_s = cached_s + miss_s
-    rate = b.peak * eff
-    # matrix-vector products: no tiles, the memory rate at gemv_fraction
-    mv_compute = 2.0 * b.m * b.n * b.k / rate
+    with np.errstate(divide="ignore", invalid="ignore"):  # empty calls are priced at their fixed cost
+        rate = b.peak * eff
+        # matrix-vector products: no tiles, the memory rate at gemv_fraction
+        mv_compute = 2.0 * b.m * b.n * b.k / rate
+        waves = b.waves + b.edges_per_unit * (p.get("edge_slowdown", 1.0) - 1.0)
+        compute_s = 2.0 * waves * b.tile_work * b.k / rate
     mv_total = fixed + np.maximum(mv_compute, cached_s + miss_s / p.get("gemv_fraction", 1.0)) + fault_s
-    waves = b.waves + b.edges_per_unit * (p.get("edge_slowdown", 1.0) - 1.0)
-    compute_s = 2.0 * waves * b.tile_work * b.k / rate
     narrow_total = fixed + np.maximum(compute_s, memory_s / p.get("narrow_fraction", 1.0)) + fault_s
     tiled_total = fixed + np.maximum(compute_s + p.get("exposed_stream", 0.0) * miss_s, memory_s) + fault_s
-    per_gemm = np.where(b.matvec, mv_total, np.where(b.narrow, narrow_total, tiled_total))
-    per_gemm = np.where((b.m > 0) & (b.n > 0) & (b.k > 0), per_gemm, fixed)
-    times = np.bincount(b.layer, weights=per_gemm, minlength=b.layers)
-    bias = p["fixed_s"] + b.bias_bytes / bandwidth
-    return times + np.where(b.backward, bias, 0.0)
+    per_call = np.where(b.matvec, mv_total, np.where(b.narrow, narrow_total, tiled_total))
+    per_call = np.where((b.m > 0) & (b.n > 0) & (b.k > 0), per_call, fixed)
+    return np.bincount(b.owner, weights=per_call, minlength=b.owners)
+
+
+@dataclass(frozen=True)
+class LinearBatch:
+    """The parameter-independent inputs of :func:`linear_time_s` for many CPU ``nn.Linear`` calls: their
+    GEMMs (a forward has one, a backward two) and bias gradients, so a fit can price all its cases in
+    one vectorised call (:func:`linear_times`)."""
+
+    gemms: GemmCalls
+    bias_bytes: np.ndarray  # per layer call: the bias gradient's read (0 for a forward)
+    backward: np.ndarray  # per layer call
+
+
+def linear_batch(fig: DeviceFigures, ops: list[tuple[int, int, int, str, bool]]) -> LinearBatch | None:
+    """Pack ``(batch, in_features, out_features, precision, backward)`` per layer call (the arguments of
+    :func:`linear_time_s`); None on a GPU, whose split-K choice stays per call."""
+    calls: list[tuple[int, int, int, int, str, bool]] = []
+    for i, (batch, fan_in, fan_out, precision, backward) in enumerate(ops):
+        if backward:  # as gradient_gemms_s: input gradient, then the weight gradient dYᵀ X
+            calls.append((i, batch, fan_in, fan_out, precision, False))
+            calls.append((i, fan_out, fan_in, batch, precision, True))
+        else:
+            calls.append((i, batch, fan_out, fan_in, precision, False))
+    gemms = gemm_calls(fig, calls, len(ops))
+    if gemms is None:
+        return None
+    return LinearBatch(
+        gemms=gemms,
+        bias_bytes=np.array([float(o[0] * o[2] * ELEM_BYTES.get(o[3], 4)) if o[4] else 0.0 for o in ops]),
+        backward=np.array([bool(o[4]) for o in ops], dtype=bool))
+
+
+def linear_times(p: Mapping[str, float], fig: DeviceFigures, b: LinearBatch) -> np.ndarray:
+    """:func:`linear_time_s` of every layer call in ``b`` in seconds (the same formulas, as arrays)."""
+    bias = p["fixed_s"] + b.bias_bytes / (fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"])
+    return gemm_call_times(p, fig, b.gemms) + np.where(b.backward, bias, 0.0)

@@ -36,8 +36,19 @@ bandwidth and one fixed cost per element-wise launch.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from planner.cost.gemm import DTYPES, gemm_time_s, gradient_gemms_s, k_half_for
+import numpy as np
+
+from planner.cost.gemm import (
+    DTYPES,
+    GemmCalls,
+    gemm_call_times,
+    gemm_calls,
+    gemm_time_s,
+    gradient_gemms_s,
+    k_half_for,
+)
 from planner.cost.memory_bound import elementwise_rate
 from planner.cost.params import (
     CPU_BATCHED_TILE,
@@ -237,3 +248,159 @@ def dcn_cross_time_s(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: D
                    * elementwise_rate(p, "elementwise", elem)))
     elementwise = DCN_ELEMENTWISE_LAUNCHES[key]
     return gemm_s + stream_s + elementwise * p["fixed_s"], launches + elementwise
+
+
+@dataclass(frozen=True)
+class InteractionBatch:
+    """The parameter-independent inputs of :func:`dot_interaction_time_s` and :func:`dcn_cross_time_s`
+    for many CPU ops, as arrays (one entry per op, or per batched product or GEMM with the op it belongs
+    to), so a fit can price all its cases in one vectorised call (:func:`interaction_times`)."""
+
+    dot: np.ndarray  # a dot interaction (else a DCN cross layer)
+    backward: np.ndarray
+    elem: np.ndarray
+    # the dot's batched products
+    owner: np.ndarray
+    batch: np.ndarray
+    m: np.ndarray
+    n: np.ndarray
+    k: np.ndarray
+    self_product: np.ndarray
+    naive: np.ndarray  # PyTorch's scalar loop
+    threads: np.ndarray  # the scalar loop's threads
+    waves: np.ndarray
+    tile_work: float  # units x tile area of a batched product
+    product_elem: np.ndarray
+    product_precision: tuple[str, ...]
+    product_peak: np.ndarray
+    # the dot's element-wise part, per op (0 for a DCN)
+    data_bytes: np.ndarray
+    tensors: np.ndarray
+    pairs: np.ndarray
+    # a DCN's GEMMs and element-wise part, per op (0 for a dot)
+    gemms: GemmCalls
+    dcn_tensor: np.ndarray  # B x width x elem
+    dcn_working: np.ndarray  # units of dcn_tensor the cache holds
+    dcn_traffic: np.ndarray  # units of dcn_tensor streamed
+    launches: np.ndarray  # the op's own launches at the interaction family's fixed_s
+
+
+def interaction_batch(fig: DeviceFigures, ops: list[tuple]) -> InteractionBatch | None:
+    """Pack ``("dot", batch, features, dim, precision, phase)`` or ``("dcn", batch, width, low_rank,
+    precision, phase)`` per op; None on a GPU (its split-K GEMMs and tiles stay per op)."""
+    if fig.kind != "cpu":
+        return None
+    owner, sizes, self_product, precisions = [], [], [], []
+    dot, backward, elem, data, tensors, pairs = [], [], [], [], [], []
+    calls: list[tuple[int, int, int, int, str, bool]] = []
+    dcn_tensor, dcn_working, dcn_traffic, launches = [], [], [], []
+    for i, (kind, batch, a, c, precision, phase) in enumerate(ops):
+        e = ELEM_BYTES.get(precision, 4)
+        b, forward = float(batch), phase == "forward"
+        dot.append(kind == "dot")
+        backward.append(not forward)
+        elem.append(float(e))
+        if kind == "dot":
+            f, d = float(a), float(c)
+            pair = b * f * (f - 1.0) / 2.0
+            products = [(f, f, d, True)] if forward else [(f, d, f, False), (d, f, f, False)]
+            for m, n, k, own in products:
+                owner.append(i)
+                sizes.append((b, m, n, k))
+                self_product.append(own)
+                precisions.append(precision)
+            if forward:
+                data.append(2.0 * pair * e)
+                tensors.append(b * f * f * e + pair * e)
+            else:
+                data.append(b * f * f * e + 2.0 * pair * e + 3.0 * b * f * d * e)
+                tensors.append(b * f * f * e + pair * e + 3.0 * b * f * d * e)
+            pairs.append(pair)
+            launches.append(float(DOT_LAUNCHES[phase]))
+            dcn_tensor.append(0.0)
+            dcn_working.append(0.0)
+            dcn_traffic.append(0.0)
+            continue
+        width, low_rank = int(a), int(c)
+        shapes = [(batch, low_rank, width), (batch, width, low_rank)] if low_rank > 0 else [
+            (batch, width, width)]
+        for m, n, k in shapes:
+            if forward:
+                calls.append((i, m, n, k, precision, False))
+            else:  # as gradient_gemms_s(m, k, n): input gradient, then the weight gradient
+                calls.append((i, m, k, n, precision, False))
+                calls.append((i, n, k, m, precision, True))
+        key = "forward" if forward else "backward"
+        data.append(0.0)
+        tensors.append(0.0)
+        pairs.append(0.0)
+        launches.append(float(DCN_ELEMENTWISE_LAUNCHES[key]))
+        dcn_tensor.append(b * width * e)
+        dcn_working.append(3.0 if forward else DCN_ELEMENTWISE_BYTES[key])
+        dcn_traffic.append(DCN_ELEMENTWISE_BYTES[key])
+    gemms = gemm_calls(fig, calls, len(ops))
+    if gemms is None:
+        return None
+    tile_m, tile_n = CPU_BATCHED_TILE
+    units = fig.compute_units
+    naive, threads, waves = [], [], []
+    for (b, m, n, k), precision in zip(sizes, precisions, strict=True):
+        macs = m * n * k
+        naive.append(precision in ("fp32", "tf32") and macs < CPU_NAIVE_BMM_MACS)
+        per_thread = max(CPU_PARALLEL_GRAIN // max(int(macs), 1), 1)
+        threads.append(float(max(1, min(units, ceil_div(b, per_thread)))))
+        waves.append(float(ceil_div(b * ceil_div(m, tile_m) * ceil_div(n, tile_n), units)))
+    size = np.array(sizes, dtype=float).reshape(-1, 4)
+    return InteractionBatch(
+        dot=np.array(dot, dtype=bool), backward=np.array(backward, dtype=bool), elem=np.array(elem),
+        owner=np.array(owner, dtype=np.int64), batch=size[:, 0], m=size[:, 1], n=size[:, 2], k=size[:, 3],
+        self_product=np.array(self_product, dtype=bool), naive=np.array(naive, dtype=bool),
+        threads=np.array(threads), waves=np.array(waves), tile_work=float(units * tile_m * tile_n),
+        product_elem=np.array([float(ELEM_BYTES.get(q, 4)) for q in precisions]),
+        product_precision=tuple(precisions), product_peak=np.array([fig.peak_for(q) for q in precisions]),
+        data_bytes=np.array(data), tensors=np.array(tensors), pairs=np.array(pairs), gemms=gemms,
+        dcn_tensor=np.array(dcn_tensor), dcn_working=np.array(dcn_working),
+        dcn_traffic=np.array(dcn_traffic), launches=np.array(launches))
+
+
+def _cache_hits(p: Mapping[str, float], fig: DeviceFigures, working: np.ndarray) -> np.ndarray:
+    cache = p.get("cache_fraction", 0.0) * fig.cache_bytes
+    if cache > 0:
+        hit = 1.0 / (1.0 + (np.maximum(working, 0.0) / cache) ** p.get("cache_sharpness", 1.0))
+    else:
+        hit = np.zeros_like(working)
+    return np.where(working <= 0, 1.0, hit)
+
+
+def interaction_times(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
+                      b: InteractionBatch) -> np.ndarray:
+    """The time in seconds of every op in ``b``: :func:`dot_interaction_time_s` for a dot and
+    :func:`dcn_cross_time_s` for a DCN layer (the same formulas, as arrays)."""
+    bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
+    ops = len(b.dot)
+    # the dot's batched products, as batched_gemm_time_s on a CPU
+    memory_s = b.batch * (b.m * b.k + b.k * b.n + b.m * b.n) * b.product_elem / bandwidth
+    mac_s = np.where(b.self_product, p.get("naive_mac_s", 1e-9), p.get("naive_strided_mac_s", 1e-9))
+    naive_s = b.batch * b.m * b.n * (p.get("naive_output_s", 1e-9) + b.k * mac_s) / b.threads
+    frac = np.array([gemm_p.get(f"peak_fraction_{q}", gemm_p.get("peak_fraction_fp32", 0.5))
+                     for q in b.product_precision])
+    batched = np.array([p.get(f"batched_efficiency_{q}", p.get("batched_efficiency_fp32", 1.0))
+                        for q in b.product_precision])
+    k_half = p.get("batched_k_half", gemm_p["k_half"])
+    eff = frac * b.k / (b.k + k_half) * batched
+    tiled_s = 2.0 * b.waves * b.tile_work * b.k / (b.product_peak * eff)
+    product_s = np.where(b.naive, np.maximum(naive_s, memory_s),
+                         np.maximum(tiled_s, memory_s) + b.batch * p["matrix_s"])
+    bmm_s = np.bincount(b.owner, weights=product_s, minlength=ops)
+    low = np.where(b.elem < 4, p.get("low_precision_rate", 1.0), 1.0)
+    ratio = p.get("cache_bandwidth_ratio", 1.0)
+    hit = _cache_hits(p, fig, b.tensors)
+    per_element = np.where(b.backward, p["scatter_bytes_per_element"], p["gather_bytes_per_element"])
+    index_bytes = b.pairs * per_element
+    gather_s = (b.data_bytes * (hit / ratio + (1.0 - hit)) / low + index_bytes) / bandwidth
+    dot_s = bmm_s + gather_s
+    # a DCN layer's GEMMs by the GEMM family, its element-wise ops streamed
+    hit = _cache_hits(p, fig, b.dcn_working * b.dcn_tensor)
+    stream_s = b.dcn_traffic * b.dcn_tensor * (hit / ratio + (1.0 - hit)) / (bandwidth * low)
+    dcn_s = gemm_call_times(gemm_p, fig, b.gemms) + stream_s
+    return b.launches * p["fixed_s"] + np.where(b.dot, dot_s, dcn_s)
