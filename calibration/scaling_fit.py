@@ -902,7 +902,9 @@ def fit_observations(
     k = _n_params(form)
     _, xkey = np.unique(xv.reshape(len(y), -1), axis=0, return_inverse=True)
     distinct = int(xkey.max()) + 1 if len(y) else 0
-    first = xv if xv.ndim == 1 else xv[:, 0]
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    ranges = {a: (float(np.min(col)), float(np.max(col)))
+              for a, col in zip(axes, np.atleast_2d(xv.T), strict=True)}
     if len(y) < k or distinct < k:
         raise InputError(
             f"{len(y)} points at {distinct} distinct scales: form {form} has {k} parameters and needs "
@@ -1037,17 +1039,14 @@ def fit_observations(
         file=obs.file,
         sha256=obs.sha256,
         component=obs.selected_component,
-        x_range=(float(np.min(first)), float(np.max(first))),
+        x_range=ranges[axes[0]],
         starts=pt.starts,
         starts_agreeing=pt.starts_agreeing,
         warnings=warnings,
         holdout=holdout,
         comparison=comparison,
         bootstrap_params=boot,
-        axis_ranges={
-            a: (float(np.min(col)), float(np.max(col)))
-            for a, col in zip(axis if isinstance(axis, tuple) else (axis,), np.atleast_2d(xv.T), strict=True)
-        },
+        axis_ranges=ranges,
     )
 
 

@@ -96,6 +96,13 @@ def _table(rows: int, dim: int, dtype: str, device: str) -> Any:
     return emb
 
 
+def reuse_key(case: Case) -> tuple:
+    """Embedding cases with one key reuse the previous case's table (:func:`_table`) and, a backward
+    after its forward, the forward's timing, when they follow each other."""
+    p = case.params
+    return ("embedding", p["rows"], p["dim"], case.dtype, p.get("tables", 1))
+
+
 def release_tables() -> None:
     """Drop the table and forward timing kept for the next embedding case (when the cases are over)."""
     _LAST_TABLE.clear()

@@ -258,11 +258,10 @@ def merge_passes(old: dict[str, Any], new: dict[str, Any], done: int) -> dict[st
 
 
 def _reuse_key(case: Case) -> tuple:
-    """Cases with one key run on the same data when they follow each other (an embedding case reuses
-    the previous case's table of the same shape, and a backward its forward's timing)."""
+    """Cases with one key reuse each other's data when they follow each other
+    (:func:`kernels.embedding_bag.reuse_key`); every other case has a key of its own."""
     if case.suite == "embedding":
-        p = case.params
-        return ("embedding", p["rows"], p["dim"], case.dtype, p.get("tables", 1))
+        return embedding_bag.reuse_key(case)
     return ("case", case.case_id)
 
 
@@ -294,14 +293,14 @@ def later_pass_order(cases: list[Case], cost_s: dict[str, float], budget_s: floa
             runs.append([case])
     first: set[str] = set()
     for runs in groups.values():
-        suite_cost = sum(cost_s[c.case_id] for run in runs for c in run)
-        share = budget_s * suite_cost / total if total > 0 else 0.0
+        priced = sorted(((sum(cost_s[c.case_id] for c in run), k, run) for k, run in enumerate(runs)),
+                        key=lambda r: r[:2])
+        share = budget_s * sum(cost for cost, _, _ in priced) / total if total > 0 else 0.0
         spent = 0.0
-        for run in sorted(runs, key=lambda r: sum(cost_s[c.case_id] for c in r)):
-            run_cost = sum(cost_s[c.case_id] for c in run)
-            if spent + run_cost > share:
+        for cost, _, run in priced:
+            if spent + cost > share:
                 break
-            spent += run_cost
+            spent += cost
             first.update(c.case_id for c in run)
     return [c for c in order if c.case_id in first] + [c for c in order if c.case_id not in first]
 

@@ -194,7 +194,7 @@ def _parse_sets(sets: list[str]) -> list[tuple[str, str]]:
     return parsed
 
 
-def _settable_leaf(data: dict[str, Any], key: str) -> tuple[dict[str, Any], str]:
+def _settable_leaf(data: dict[str, Any], key: str) -> tuple[dict[str, Any], str, Any]:
     """The mapping that holds figure ``key`` in a profile mapping, and the figure's name in it.
 
     The figure may be null or absent in the base where the schema defines it (an optional figure such as
@@ -213,7 +213,7 @@ def _settable_leaf(data: dict[str, Any], key: str) -> tuple[dict[str, Any], str]
     is_number = isinstance(old, (int, float)) and not isinstance(old, bool)
     if not is_number and not (old is None and key in schema_paths()[0]):
         raise InputError("no such numeric figure in the base profile", file="--set", field=key)
-    return node, leaf
+    return node, leaf, old
 
 
 def _new_value(old: float | None, value: str, key: str, base_name: str) -> float | int:
@@ -263,14 +263,13 @@ def derive_profile(base: str, sets: list[str], name: str, *, today: str | None =
     base_profile = profile_from_mapping(copy.deepcopy(data), _label)
     data = copy.deepcopy(data)
     date = today or _dt.date.today().isoformat()
-    changes: dict[str, str] = {}
+    changes: dict[str, tuple[str, str]] = {}  # each figure's (base value, new value), as written
     figures = dict(data.get("figures", {}))
     for key, value in parsed:
-        node, leaf = _settable_leaf(data, key)
-        old = node.get(leaf)
+        node, leaf, old = _settable_leaf(data, key)
         new = _new_value(old, value, key, base_profile.name)
         node[leaf] = new
-        changes[key] = f"{old!r} -> {new!r}"
+        changes[key] = (repr(old), repr(new))
         figures[key] = {
             "source": f"hypothetical: derived from {base_profile.name} ({key} was {old!r})",
             "as_of": date,
@@ -278,22 +277,19 @@ def derive_profile(base: str, sets: list[str], name: str, *, today: str | None =
         }
     data["name"] = name
     data["description"] = f"Hypothetical device derived from {base_profile.name}: " + ", ".join(
-        f"{k}={v.split(' -> ')[1]}" for k, v in changes.items()
+        f"{k}={new}" for k, (_old, new) in changes.items()
     )
     data["source"] = f"derived from {base_profile.name} by recplan profiles derive"
     data["as_of"] = date
     data["figures"] = figures
-    prior = data.get("derived_from")
-    if prior:
-        # A figure changed again keeps the original base's value: the record is always "base -> final".
-        merged = dict(prior.get("changes", {}))
-        for key, change in changes.items():
-            if key in merged:
-                change = f"{merged[key].split(' -> ')[0]} -> {change.split(' -> ', 1)[1]}"
-            merged[key] = change
-        data["derived_from"] = {"base": prior.get("base", base_profile.name), "changes": merged}
-    else:
-        data["derived_from"] = {"base": base_profile.name, "changes": changes}
+    prior = data.get("derived_from") or {}
+    # A figure changed again keeps the original base's value: the record is always "base -> final".
+    merged = dict(prior.get("changes", {}))
+    for key, (old_text, new_text) in changes.items():
+        if key in merged:
+            old_text = merged[key].split(" -> ")[0]
+        merged[key] = f"{old_text} -> {new_text}"
+    data["derived_from"] = {"base": prior.get("base", base_profile.name), "changes": merged}
     profile_from_mapping(copy.deepcopy(data), f"derived {name}")
     return data
 

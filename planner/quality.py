@@ -80,15 +80,21 @@ def evaluate_form(form: str, params: dict[str, float] | np.ndarray, x: Any) -> n
     raise ValueError(f"unknown form {form!r}")
 
 
+def _widened_bounds(sims: np.ndarray, point: Any) -> dict[str, Any]:
+    """80% and 95% percentile bounds of bootstrap predictions ``sims`` (NaN where not finite; along the
+    first axis), widened to contain the point prediction ``point`` (a skewed bootstrap may exclude it)."""
+    q = np.nanquantile(sims, [0.025, 0.10, 0.90, 0.975], axis=0)
+    return {"lo80": np.minimum(q[1], point), "hi80": np.maximum(q[2], point),
+            "lo95": np.minimum(q[0], point), "hi95": np.maximum(q[3], point)}
+
+
 def percentile_bounds(sims: np.ndarray, point: float) -> dict[str, float | None]:
     """80% and 95% percentile bounds ``lo80, hi80, lo95, hi95`` of the finite bootstrap predictions
     ``sims``, widened to contain the point prediction ``point`` (a skewed bootstrap may exclude it); all
     None when there are none (unknown, not a zero-width interval)."""
     if sims.size == 0:
         return dict.fromkeys(("lo80", "hi80", "lo95", "hi95"))
-    q = np.quantile(sims, [0.025, 0.10, 0.90, 0.975])
-    return {"lo80": min(float(q[1]), point), "hi80": max(float(q[2]), point),
-            "lo95": min(float(q[0]), point), "hi95": max(float(q[3]), point)}
+    return {k: float(v) for k, v in _widened_bounds(sims, point).items()}
 
 
 def _decreasing(form: str, params: dict[str, float]) -> bool:
@@ -172,9 +178,7 @@ class QualityLaw:
             unknown = {k: np.full_like(ne, np.nan) for k in ("lo80", "hi80", "lo95", "hi95")}
             return {"x": x, "ne": ne, **unknown}
         sims = evaluate_form(self.form, self.bootstrap_params, (x / self.x_scale)[None, :])
-        q = np.nanquantile(np.where(np.isfinite(sims), sims, np.nan), [0.025, 0.10, 0.90, 0.975], axis=0)
-        return {"x": x, "ne": ne, "lo80": np.minimum(q[1], ne), "hi80": np.maximum(q[2], ne),
-                "lo95": np.minimum(q[0], ne), "hi95": np.maximum(q[3], ne)}
+        return {"x": x, "ne": ne, **_widened_bounds(np.where(np.isfinite(sims), sims, np.nan), ne)}
 
     def x_for_target(self, target: float) -> float | None:
         """The smallest scale x (SI count) at which the law reaches ``target``; None if it never does.

@@ -174,6 +174,7 @@ class _Placer:
         self.owned: list[list[tuple[Shard, float, float]]] = [[] for _ in range(devices)]
         self.per_node = min(devices, int(profile.node.devices))
         self.failed = ""
+        self.hosted = False  # some shard went to host memory (size_caches has caches to size)
         self.unplaced_bytes = 0.0  # weights and step buffers of the shards that fit nowhere
         # Free memory only shrinks while placing, so a shard at least as large as one that found no room
         # finds none either: skipping the search keeps placement O(shards log devices) when many shards fit
@@ -237,6 +238,7 @@ class _Placer:
             host_shard = self._cached(shard, memory.DEFAULT_CACHE_RATIO * shard.rows)
             self.free[d] -= step
             self.host_free[d] -= weights
+            self.hosted = True
             return d, host_shard, self.shard_cost(host_shard), step
         if weights <= failed_weights and step <= failed_step:
             self._no_host_room = (weights, step)
@@ -257,21 +259,23 @@ class _Placer:
         shard is placed: each device's room is shared by its host shards in proportion to the cache each
         wants (``DEFAULT_CACHE_RATIO`` of its rows), none getting more than it wants. While placing, a host
         shard was balanced at the cost it has with the cache it wants."""
+        if not self.hosted:
+            return
         ratio = memory.DEFAULT_CACHE_RATIO
         for d in range(self.devices):
-            hosted = [i for i, (s, _c, _n) in enumerate(self.owned[d]) if s.on_host]
-            wanted = sum(memory.cache_bytes(self.workload, ratio * self.owned[d][i][0].rows,
-                                            self.owned[d][i][0].dim) for i in hosted)
+            hosted = [(i, s) for i, (s, _c, _n) in enumerate(self.owned[d]) if s.on_host]
+            wanted = sum(memory.cache_bytes(self.workload, ratio * s.rows, s.dim) for _i, s in hosted)
             share = min(1.0, max(self.free[d], 0.0) / wanted) if wanted > 0 else 0.0
-            for i in hosted:
-                shard, cost_s, need = self.owned[d][i]
+            for i, shard in hosted:
+                _shard, cost_s, need = self.owned[d][i]
                 per_row = memory.cache_bytes(self.workload, 1, shard.dim)
                 sized = self._cached(shard, share * ratio * shard.rows)
                 cache = memory.cache_bytes(self.workload, sized.cached_rows, sized.dim)
                 if cache > self.free[d] and per_row > 0:  # rounding: never more than is left
                     sized = self._cached(shard, self.free[d] / per_row)
                     cache = memory.cache_bytes(self.workload, sized.cached_rows, sized.dim)
-                new_cost = self.shard_cost(sized)
+                # the cache it was balanced with, when it gets all of it, costs what it did
+                new_cost = cost_s if sized == shard else self.shard_cost(sized)
                 self.owned[d][i] = (sized, new_cost, need + cache)
                 self.free[d] -= cache
                 self.load[d] += new_cost - cost_s

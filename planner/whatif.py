@@ -301,6 +301,11 @@ class Option:
             return None
         return (lo, hi)
 
+    @property
+    def host_bound(self) -> bool:
+        """Whether compute binds the option and its step is the host's (its CPU launching kernels)."""
+        return self.binding == "compute" and self.bottleneck == "host"
+
     def binding_text(self) -> str:
         """The binding for people: ``compute (host)`` for a feasible option whose step the host bounds."""
         if self.feasible and self.bottleneck != self.binding:
@@ -525,12 +530,12 @@ def evaluate_scenario(
                 for batch in scenario.batch_sizes:
                     sim = sims[(hi, si, devices, batch)]
                     for samples in scenario.samples:
-                        seen = samples  # total samples seen, not per epoch
-                        t = economics.time_to_train_s(seen, 1.0, sim["samples_per_s"])
+                        # sweep.samples is the total samples seen, every epoch counted
+                        t = economics.time_to_train_s(samples, 1.0, sim["samples_per_s"])
                         h = economics.hours(t)
                         cost = economics.cost_usd(devices, hw.price_usd_per_device_hour, h)
                         energy = economics.energy_kwh(devices, hw.power_w, h, econ.pue)
-                        q = law.predict_interval(_law_x(law.x, seen, d.total_params, d.flops_per_sample))
+                        q = law.predict_interval(_law_x(law.x, samples, d.total_params, d.flops_per_sample))
                         to_target = target_samples[si]
                         t_target = (
                             economics.time_to_train_s(to_target, 1.0, sim["samples_per_s"])
@@ -546,8 +551,8 @@ def evaluate_scenario(
                                 "devices": devices,
                                 "batch_size": batch,
                                 "samples": samples,
-                                "epochs": seen / per_epoch,
-                                "samples_seen": seen,
+                                "epochs": samples / per_epoch,
+                                "samples_seen": samples,
                                 "params": d.total_params,
                                 "step_time_s": sim["step_time_s"],
                                 "step_time_p99_s": sim["step_time_p99_s"],
@@ -652,7 +657,7 @@ def _constraint_text(name: str, scenario: Scenario) -> str:
 
 def _limit_text(option: Option) -> str:
     """What limits a feasible option, for the recommendation sentence."""
-    if option.bottleneck == "host" and option.binding == "compute":
+    if option.host_bound:
         return "compute (host-bound: the host's CPU launching kernels sets the step time)"
     return option.binding_text()
 

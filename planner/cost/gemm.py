@@ -82,6 +82,7 @@ from planner.cost.params import (
     DeviceFigures,
     ParamSpec,
     cache_hit,
+    cache_hits,
     cache_specs,
     ceil_div,
     fresh_mapping_fault_s,
@@ -350,13 +351,8 @@ def gemm_call_times(p: Mapping[str, float], fig: DeviceFigures, b: GemmCalls) ->
     frac = np.array([p.get(f"peak_fraction_{q}", p.get("peak_fraction_fp32", 0.5)) for q in b.precision])
     eff = frac * b.k / (b.k + p["k_half"])
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
-    cache = p.get("cache_fraction", 0.0) * fig.cache_bytes
     working = b.operand_bytes + b.output_bytes
-    if cache > 0:
-        hit = 1.0 / (1.0 + (working / cache) ** p.get("cache_sharpness", 1.0))
-    else:
-        hit = np.zeros_like(working)
-    hit = np.where(working <= 0, 1.0, hit)
+    hit = cache_hits(p, fig, working)
     cached_s = hit * working / p.get("cache_bandwidth_ratio", 1.0) / bandwidth
     miss_s = (1.0 - hit) * (b.operand_bytes + b.output_bytes * p.get("output_write_cost", 1.0)) / bandwidth
     fault_s = b.fresh_bytes / PAGE_BYTES * p.get("page_fault_s", 0.0)

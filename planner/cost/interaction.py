@@ -58,6 +58,7 @@ from planner.cost.params import (
     DeviceFigures,
     ParamSpec,
     cache_hit,
+    cache_hits,
     cache_specs,
     ceil_div,
     gemm_tiling,
@@ -339,8 +340,7 @@ def interaction_batch(fig: DeviceFigures, ops: list[tuple]) -> InteractionBatch 
         dcn_working.append(3.0 if forward else DCN_ELEMENTWISE_BYTES[key])
         dcn_traffic.append(DCN_ELEMENTWISE_BYTES[key])
     gemms = gemm_calls(fig, calls, len(ops))
-    if gemms is None:
-        return None
+    assert gemms is not None  # a CPU's (checked above)
     tile_m, tile_n = CPU_BATCHED_TILE
     units = fig.compute_units
     naive, threads, waves = [], [], []
@@ -361,15 +361,6 @@ def interaction_batch(fig: DeviceFigures, ops: list[tuple]) -> InteractionBatch 
         data_bytes=np.array(data), tensors=np.array(tensors), pairs=np.array(pairs), gemms=gemms,
         dcn_tensor=np.array(dcn_tensor), dcn_working=np.array(dcn_working),
         dcn_traffic=np.array(dcn_traffic), launches=np.array(launches))
-
-
-def _cache_hits(p: Mapping[str, float], fig: DeviceFigures, working: np.ndarray) -> np.ndarray:
-    cache = p.get("cache_fraction", 0.0) * fig.cache_bytes
-    if cache > 0:
-        hit = 1.0 / (1.0 + (np.maximum(working, 0.0) / cache) ** p.get("cache_sharpness", 1.0))
-    else:
-        hit = np.zeros_like(working)
-    return np.where(working <= 0, 1.0, hit)
 
 
 def interaction_times(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: DeviceFigures,
@@ -393,14 +384,13 @@ def interaction_times(p: Mapping[str, float], gemm_p: Mapping[str, float], fig: 
                          np.maximum(tiled_s, memory_s) + b.batch * p["matrix_s"])
     bmm_s = np.bincount(b.owner, weights=product_s, minlength=ops)
     low = np.where(b.elem < 4, p.get("low_precision_rate", 1.0), 1.0)
-    ratio = p.get("cache_bandwidth_ratio", 1.0)
-    hit = _cache_hits(p, fig, b.tensors)
+    hit = cache_hits(p, fig, b.tensors)
     per_element = np.where(b.backward, p["scatter_bytes_per_element"], p["gather_bytes_per_element"])
     index_bytes = b.pairs * per_element
-    gather_s = (b.data_bytes * (hit / ratio + (1.0 - hit)) / low + index_bytes) / bandwidth
+    gather_s = (b.data_bytes * memory_rate_bytes(p, hit) / low + index_bytes) / bandwidth
     dot_s = bmm_s + gather_s
     # a DCN layer's GEMMs by the GEMM family, its element-wise ops streamed
-    hit = _cache_hits(p, fig, b.dcn_working * b.dcn_tensor)
-    stream_s = b.dcn_traffic * b.dcn_tensor * (hit / ratio + (1.0 - hit)) / (bandwidth * low)
+    hit = cache_hits(p, fig, b.dcn_working * b.dcn_tensor)
+    stream_s = b.dcn_traffic * b.dcn_tensor * memory_rate_bytes(p, hit) / (bandwidth * low)
     dcn_s = gemm_call_times(gemm_p, fig, b.gemms) + stream_s
     return b.launches * p["fixed_s"] + np.where(b.dot, dot_s, dcn_s)

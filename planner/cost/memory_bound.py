@@ -49,6 +49,7 @@ from planner.cost.params import (
     DeviceFigures,
     ParamSpec,
     cache_hit,
+    cache_hits,
     cache_sharpness_spec,
     fresh_mapping_bytes,
     fresh_mapping_fault_s,
@@ -201,12 +202,7 @@ def memory_batch(fig: DeviceFigures, ops: list[tuple[str, float, str, int]]) -> 
 
 def memory_times(p: Mapping[str, float], fig: DeviceFigures, b: MemoryBatch) -> np.ndarray:
     """:func:`memory_time_s` (the total, in seconds) of every op of ``b``, vectorised."""
-    cache = p.get("cache_fraction", 0.0) * fig.cache_bytes
-    if cache > 0:
-        hit = 1.0 / (1.0 + (np.maximum(b.working_set, 0.0) / cache) ** p.get("cache_sharpness", 1.0))
-    else:
-        hit = np.zeros_like(b.nbytes)
-    hit = np.where(b.working_set <= 0, 1.0, hit)
+    hit = cache_hits(p, fig, b.working_set)
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     bandwidth = bandwidth * np.where(b.low_precision, p.get("low_precision_rate", 1.0), 1.0)
     transfer = b.nbytes * memory_rate_bytes(p, hit) / bandwidth

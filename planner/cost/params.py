@@ -215,6 +215,19 @@ def cache_hit(p: Any, fig: DeviceFigures, working_set_bytes: float) -> float:
     return 1.0 / (1.0 + (working_set_bytes / cache) ** p.get("cache_sharpness", 1.0))
 
 
+def cache_hits(p: Any, fig: DeviceFigures, working_set_bytes: Any) -> Any:
+    """:func:`cache_hit` of every working set in an array of bytes (1 where a set is empty)."""
+    import numpy as np
+
+    cache = p.get("cache_fraction", 0.0) * fig.cache_bytes
+    working = np.asarray(working_set_bytes, dtype=float)
+    if cache > 0:
+        hit = 1.0 / (1.0 + (np.maximum(working, 0.0) / cache) ** p.get("cache_sharpness", 1.0))
+    else:
+        hit = np.zeros_like(working)
+    return np.where(working <= 0, 1.0, hit)
+
+
 #: glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: larger buffers are always freshly mmap'ed (CPU only).
 FRESH_MAPPING_BYTES = 32 * 1024 * 1024
 #: Page size of a freshly mapped buffer's first-touch faults (x86-64 base pages).

@@ -82,7 +82,7 @@ def write_report(
 ) -> list[Path]:
     """Write the chosen formats into ``out_dir`` (created if missing), all or nothing.
 
-    Every file is rendered in memory and every target checked (:func:`check_targets`) before the first
+    Every target is checked (:func:`check_targets`) and every file rendered in memory before the first
     write; then each file is written atomically (:func:`planner.io.atomic_write_bytes`). Should a write
     still fail part-way (disk full), the files already replaced get their old bytes back and new ones are
     removed, so the folder holds either the whole new report or the old one.
@@ -97,8 +97,8 @@ def write_report(
     from planner.io import atomic_write_bytes
 
     chosen = [f for f in FILES if f in formats]
+    targets = check_targets(out_dir, chosen)  # before the rendering, the costly part
     texts = render(result, chosen)
-    targets = check_targets(out_dir, chosen)
     payloads = [(path, texts[path.name].encode("utf-8")) for path in targets]
     old: dict[Path, bytes | None] = {}
     for path, _ in payloads:

@@ -234,7 +234,7 @@ def binding_rows(result: Any) -> list[list[str]]:
     """How many options each binding limits (constraint or bottleneck), most common first; the compute
     row says how many of its steps the host bounds (their ``bottleneck`` is ``host``)."""
     counts = result.recommendation["binding_counts"]
-    host = sum(1 for o in result.options if o.binding == "compute" and o.bottleneck == "host")
+    host = sum(1 for o in result.options if o.host_bound)
     rows = []
     for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         meaning = BINDING_MEANING.get(k, "")

@@ -330,15 +330,23 @@ def simulate(workload: Workload, profile: HardwareProfile, devices: int, *, shar
     plan = plan_sharding(workload, profile, devices, cost, sharding, batch)
     runs = [_simulate_plan(plan, workload, profile, cost, devices, batch, steps, seed)]
     greedy_s = float(np.median(runs[0].times))
+    built: dict[str, Any] = {}
+
+    def plan_of(kind: str) -> Any:
+        """The ``kind`` placement, built once however many candidates ask for it."""
+        if kind not in built:
+            built[kind] = plan_sharding(workload, profile, devices, cost, kind, batch)
+        return built[kind]
+
     if sharding == "auto" and devices > 1 and any(kind != "table" for kind in plan.table_kinds):
         # the greedy plan's replicated small tables and column chunks can cost more (all-reduces, more
         # lookups and launches) than they save in balance: each table whole is a candidate too
-        table = plan_sharding(workload, profile, devices, cost, "table", batch)
+        table = plan_of("table")
         if table.fits:
             runs.append(_simulate_plan(table, workload, profile, cost, devices, batch, steps, seed))
     if sharding == "auto" and devices > 1 and _row_lower_bound_s(
             len(plan.table_kinds), workload, cost, devices, per_node, batch) < greedy_s:
-        row = plan_sharding(workload, profile, devices, cost, "row", batch)
+        row = plan_of("row")
         if row.fits:
             runs.append(_simulate_plan(row, workload, profile, cost, devices, batch, steps, seed))
 
@@ -353,7 +361,7 @@ def simulate(workload: Workload, profile: HardwareProfile, devices: int, *, shar
         # the other placements (table-wise may put the largest tables in host memory) before giving up
         tried = {run.plan.kind for run in runs}
         for kind in ("table", "row"):
-            other = plan_sharding(workload, profile, devices, cost, kind, batch)
+            other = plan_of(kind)
             if other.kind not in tried:
                 tried.add(other.kind)
                 runs.append(_simulate_plan(other, workload, profile, cost, devices, batch, steps, seed))
