@@ -475,6 +475,28 @@ def launches_for(phase: str, optimizer: str) -> int:
 
 
 @dataclass(frozen=True)
+class ZipfPacking:
+    """The skewed ops of an :class:`EmbeddingBatch` (``s > 0``), packed so the harmonic numbers of all of
+    them come from one set of array operations (:func:`_harmonic_array`)."""
+
+    index: np.ndarray  # positions of the skewed ops in the batch
+    one_minus: np.ndarray  # 1 - s per skewed op
+    unit: np.ndarray  # s == 1 (within 1e-9): the tail is a logarithm
+    table: np.ndarray  # prefix sums of k^-s, k = 0 .. _EXACT_RANKS, one row per distinct exponent
+    row: np.ndarray  # each skewed op's row of ``table``
+
+
+def zipf_packing(zipf: np.ndarray) -> ZipfPacking:
+    """Pack the exponents ``zipf`` of a batch's ops (0 where uniform) for :func:`_harmonic_array`."""
+    index = np.flatnonzero(zipf > 0)
+    values, row = np.unique(zipf[index], return_inverse=True)
+    table = (np.array([_prefix_harmonic(float(v)) for v in values]) if len(values)
+             else np.zeros((0, _EXACT_RANKS + 1)))
+    exponent = zipf[index]
+    return ZipfPacking(index, 1.0 - exponent, np.abs(exponent - 1.0) < 1e-9, table, row.astype(np.int64))
+
+
+@dataclass(frozen=True)
 class EmbeddingBatch:
     """The parameter-independent inputs of :func:`embedding_time_s` for many ops, as arrays (one entry
     per op), so a fit can price all its cases in one vectorised call (:func:`embedding_times`)."""
@@ -499,7 +521,7 @@ class EmbeddingBatch:
     scalar_state: np.ndarray
     optimizers: tuple[str, ...]  # the distinct optimizers; ``opt_index`` points into them
     opt_index: np.ndarray
-    zipf_groups: tuple[tuple[float, np.ndarray], ...]  # (exponent, indices of the ops with it), s > 0
+    zipf_packing: ZipfPacking  # the skewed ops (s > 0), for :func:`_harmonic_array`
     evicted: np.ndarray  # other data touched between a table's forward and its update (bytes)
     hottest: np.ndarray  # lookups of the most looked-up row of a coalescing GPU update (0 elsewhere)
     touched_passes: np.ndarray  # passes over the touched rows' values (:func:`touched_passes`)
@@ -538,43 +560,34 @@ def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
     scalar_state = np.array([2.0 * fig.access_bytes if o == "rowwise_adagrad" else 0.0 for o in optimizer])
     distinct = tuple(sorted(set(optimizer)))
     opt_index = np.array([distinct.index(o) for o in optimizer], dtype=np.int64)
-    groups = tuple((float(v), np.flatnonzero(zipf == v)) for v in np.unique(zipf[zipf > 0]))
     hottest = np.array([hottest_row_lookups(int(o[0]), float(o[3] * o[2]), float(o[7]))
                         if fig.kind == "gpu" and c else 0.0 for o, c in zip(ops, coalesces, strict=True)])
     passes_touched = np.array([touched_passes(fig.kind, o, n)
                                for o, n in zip(optimizer, launches, strict=True)])
     return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, touched,
                           h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
-                          opt_index, groups, evicted, hottest, passes_touched)
+                          opt_index, zipf_packing(zipf), evicted, hottest, passes_touched)
 
 
-@lru_cache(maxsize=64)
-def _prefix_harmonic_array(s: float) -> np.ndarray:
-    return np.asarray(_prefix_harmonic(s))
-
-
-def _harmonic_array(n: np.ndarray, groups: tuple[tuple[float, np.ndarray], ...]) -> np.ndarray:
-    """:func:`_harmonic` of ``n[idx]`` with exponent ``s`` for each ``(s, idx)`` of ``groups`` (0 elsewhere).
-    """
+def _harmonic_array(n: np.ndarray, z: ZipfPacking) -> np.ndarray:
+    """:func:`_harmonic` of ``n`` at each skewed op of ``z``, with that op's exponent (0 elsewhere)."""
     out = np.zeros_like(n, dtype=float)
-    for value, idx in groups:
-        m = np.maximum(n[idx], 0.0)
-        total = _prefix_harmonic_array(value)[np.minimum(m.astype(np.int64), _EXACT_RANKS)]
-        a, b = _EXACT_RANKS + 0.5, m + 0.5
-        if abs(value - 1.0) < 1e-9:
-            tail = np.log(b / a)
-        else:
-            tail = (b ** (1 - value) - a ** (1 - value)) / (1 - value)
-        out[idx] = np.where(m > _EXACT_RANKS, total + tail, total)
+    m = np.maximum(n[z.index], 0.0)
+    total = z.table[z.row, np.minimum(m.astype(np.int64), _EXACT_RANKS)]
+    a, b = _EXACT_RANKS + 0.5, m + 0.5
+    power = np.where(z.unit, 1.0, z.one_minus)  # any non-zero exponent where the tail is a logarithm
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = np.where(z.unit, np.log(b / a), (b ** power - a ** power) / power)
+    out[z.index] = np.where(m > _EXACT_RANKS, total + tail, total)
     return out
 
 
 def _hit_array(rows: np.ndarray, cached: np.ndarray, b: EmbeddingBatch, h_rows: np.ndarray) -> np.ndarray:
     """:func:`hit_fraction` over arrays, with ``H(rows, s)`` given."""
     hit = cached / np.where(rows > 0, rows, 1.0)
-    if b.zipf_groups:
+    if len(b.zipf_packing.index):
         skewed = b.zipf > 0
-        hit = np.where(skewed, np.minimum(1.0, _harmonic_array(cached, b.zipf_groups) / h_rows), hit)
+        hit = np.where(skewed, np.minimum(1.0, _harmonic_array(cached, b.zipf_packing) / h_rows), hit)
     hit = np.where(cached <= 0, 0.0, hit)
     return np.where(cached >= rows, 1.0, hit)
 

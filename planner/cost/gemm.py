@@ -304,7 +304,8 @@ class GemmCalls:
     m: np.ndarray
     n: np.ndarray
     k: np.ndarray
-    precision: tuple[str, ...]
+    precisions: tuple[str, ...]  # the distinct precisions; ``precision_index`` points into them
+    precision_index: np.ndarray
     peak: np.ndarray  # peak_for(precision), FLOP/s
     low_precision: np.ndarray
     operand_bytes: np.ndarray
@@ -332,9 +333,12 @@ def gemm_calls(fig: DeviceFigures, calls: list[tuple[int, int, int, int, str, bo
     tiles = np.array([ceil_div(c[1], tile_m) * ceil_div(c[2], tile_n) for c in calls], dtype=float)
     whole = np.array([(c[1] // tile_m) * (c[2] // tile_n) for c in calls], dtype=float)
     output = m * n * elem
+    distinct = tuple(sorted({c[4] for c in calls}))
     return GemmCalls(
         owner=np.array([c[0] for c in calls], dtype=np.int64), owners=owners, m=m, n=n, k=k,
-        precision=tuple(c[4] for c in calls), peak=np.array([fig.peak_for(c[4]) for c in calls]),
+        precisions=distinct,
+        precision_index=np.array([distinct.index(c[4]) for c in calls], dtype=np.int64),
+        peak=np.array([fig.peak_for(c[4]) for c in calls]),
         low_precision=np.array([c[4] in LOW_PRECISION for c in calls], dtype=bool),
         operand_bytes=(m * k + k * n) * elem, output_bytes=output,
         fresh_bytes=np.where(output >= FRESH_MAPPING_BYTES, output, 0.0),
@@ -348,7 +352,8 @@ def gemm_call_times(p: Mapping[str, float], fig: DeviceFigures, b: GemmCalls) ->
     """The summed :func:`gemm_time_s` of each owner's calls in ``b`` in seconds (the same formulas, as
     arrays)."""
     fixed = p["fixed_s"] + np.where(b.low_precision, p.get("low_precision_fixed_s", 0.0), 0.0)
-    frac = np.array([p.get(f"peak_fraction_{q}", p.get("peak_fraction_fp32", 0.5)) for q in b.precision])
+    frac = np.array([p.get(f"peak_fraction_{q}", p.get("peak_fraction_fp32", 0.5))
+                     for q in b.precisions])[b.precision_index]
     eff = frac * b.k / (b.k + p["k_half"])
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     working = b.operand_bytes + b.output_bytes
