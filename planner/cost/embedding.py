@@ -525,6 +525,19 @@ class EmbeddingBatch:
     evicted: np.ndarray  # other data touched between a table's forward and its update (bytes)
     hottest: np.ndarray  # lookups of the most looked-up row of a coalescing GPU update (0 elsewhere)
     touched_passes: np.ndarray  # passes over the touched rows' values (:func:`touched_passes`)
+    # the parameter-free parts of :func:`embedding_times`' formulas, computed once per batch (bytes)
+    table_bytes: np.ndarray  # rows x row bytes
+    forward_stream_bytes: np.ndarray  # indices, offsets and the pooled output of a forward
+    updated: np.ndarray  # rows an update rewrites: the touched rows, or every lookup (SGD)
+    update_bytes: np.ndarray  # updated x (row-byte units x row bytes + row-wise state)
+    update_passes: np.ndarray  # updated x random row passes
+    unheld: np.ndarray  # touched rows the cache no longer holds since the forward (before long-run hits)
+    value_bytes: np.ndarray  # one row's values: dim x elem
+    gradient_bytes: np.ndarray  # the pooled gradient: batch x dim x elem
+    lookup_value_bytes: np.ndarray  # one per-lookup gradient row and its index
+    touched_value_bytes: np.ndarray  # the passes over the touched rows' values
+    sort_levels: np.ndarray  # log2 of the keys a coalescing update sorts
+    fault_pages: np.ndarray  # pages of the per-step buffers mapped afresh (CPU)
 
 
 #: One op's parameter-independent inputs: rows, dim, pooling, batch, elem_bytes, phase, optimizer,
@@ -564,9 +577,27 @@ def embedding_batch(fig: DeviceFigures, ops: list[BatchOp]) -> EmbeddingBatch:
                         if fig.kind == "gpu" and c else 0.0 for o, c in zip(ops, coalesces, strict=True)])
     passes_touched = np.array([touched_passes(fig.kind, o, n)
                                for o, n in zip(optimizer, launches, strict=True)])
-    return EmbeddingBatch(rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, touched,
-                          h_rows, h_tlb, launches, coalesces, units, passes, scalar_state, distinct,
-                          opt_index, zipf_packing(zipf), evicted, hottest, passes_touched)
+    value_bytes = dim * elem
+    updated = np.where(coalesces, touched, lookups)
+    fault_pages = np.zeros_like(lookups)
+    if fig.kind == "cpu":
+        fresh = sum(np.where(buf >= FRESH_MAPPING_BYTES, buf, 0.0)
+                    for buf in (lookups * value_bytes, lookups * INDEX_BYTES,
+                                np.where(coalesces, touched * value_bytes, 0.0)))
+        fault_pages = fresh / PAGE_BYTES
+    return EmbeddingBatch(
+        rows, dim, elem, batch, lookups, rbytes, footprint, share, zipf, forward, touched, h_rows, h_tlb,
+        launches, coalesces, units, passes, scalar_state, distinct, opt_index, zipf_packing(zipf), evicted,
+        hottest, passes_touched,
+        table_bytes=rows * rbytes,
+        forward_stream_bytes=lookups * INDEX_BYTES + batch * INDEX_BYTES + batch * dim * elem,
+        updated=updated, update_bytes=updated * (units * rbytes + scalar_state),
+        update_passes=updated * passes,
+        unheld=touched * (1.0 - held_fraction(fig, touched * rbytes, evicted)),
+        value_bytes=value_bytes, gradient_bytes=batch * value_bytes,
+        lookup_value_bytes=value_bytes + INDEX_BYTES,
+        touched_value_bytes=2.0 * touched * value_bytes * passes_touched,
+        sort_levels=np.log2(np.maximum(lookups, 2.0)), fault_pages=fault_pages)
 
 
 def _harmonic_array(n: np.ndarray, z: ZipfPacking) -> np.ndarray:
@@ -593,15 +624,15 @@ def _hit_array(rows: np.ndarray, cached: np.ndarray, b: EmbeddingBatch, h_rows: 
 
 
 def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatch) -> np.ndarray:
-    """:func:`embedding_time_s` (the total, in seconds) of every op of ``b``, vectorised."""
+    """:func:`embedding_time_s` (the total, in seconds) of every op of ``b`` (packed for the same
+    ``fig``), vectorised."""
     cached = p["cache_fraction"] * fig.cache_bytes * b.share / b.rbytes
     hit = _hit_array(b.footprint, cached, b, b.h_rows)
     page = TRANSLATION_PAGE_BYTES.get(fig.kind, GPU_TRANSLATION_PAGE_BYTES)
     entries = np.maximum(p["translation_entries"] * b.share, 1.0)
     reach = entries * page
-    table_bytes = b.rows * b.rbytes
-    covered = np.maximum(entries, b.rows * reach / table_bytes)
-    tlb = np.where(table_bytes <= reach, 1.0, _hit_array(b.rows, covered, b, b.h_rows_tlb))
+    covered = np.maximum(entries, b.rows * reach / b.table_bytes)
+    tlb = np.where(b.table_bytes <= reach, 1.0, _hit_array(b.rows, covered, b, b.h_rows_tlb))
     walk = (1.0 - tlb) * p["page_walk_bytes"]
     bandwidth = fig.memory_bandwidth_bytes_per_s * p["bandwidth_fraction"]
     row_cost = memory_rate_bytes(p, hit)
@@ -612,33 +643,25 @@ def embedding_times(p: Mapping[str, float], fig: DeviceFigures, b: EmbeddingBatc
            + lookups * (b.rbytes * row_cost + miss) / bandwidth
            + (lookups * p["lookup_overhead_bytes"] + b.batch * p.get("bag_overhead_bytes", 0.0))
            / bandwidth
-           + (lookups * INDEX_BYTES + b.batch * INDEX_BYTES + b.batch * b.dim * b.elem) / bandwidth)
+           + b.forward_stream_bytes / bandwidth)
     # backward + update, per optimizer
-    launches, coalesces, units, passes = b.launches, b.coalesces, b.units, b.passes
-    scalar_state = b.scalar_state
     row_work_per = np.array([p.get(f"update_row_bytes_{o}", 0.0) for o in b.optimizers])[b.opt_index]
-    value_bytes = b.dim * b.elem
-    updated = np.where(coalesces, b.touched, lookups)
-    misses = b.touched * (1.0 - held_fraction(fig, b.touched * b.rbytes, b.evicted)) * (1.0 - hit)
+    updated = b.updated
+    misses = b.unheld * (1.0 - hit)
     hit_b = 1.0 - misses / np.maximum(updated, 1.0)
     miss_b = (1.0 - hit_b) * p["miss_overhead_bytes"] + walk
-    rows_s = (updated * (units * b.rbytes + scalar_state) * memory_rate_bytes(p, hit_b)
+    rows_s = (b.update_bytes * memory_rate_bytes(p, hit_b)
               + updated * row_work_per
-              + updated * passes * miss_b + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
-    grad_bytes = (b.batch * value_bytes + p["backward_value_passes"] * lookups * (value_bytes + INDEX_BYTES)
-                  + 2.0 * b.touched * value_bytes * b.touched_passes)
-    grad_bytes = grad_bytes + np.where(coalesces, p["sort_bytes_per_key"] * lookups
-                                       * np.log2(np.maximum(lookups, 2.0)), 0.0)
+              + b.update_passes * miss_b + misses * p.get("evicted_row_bytes", 0.0)) / bandwidth
+    grad_bytes = (b.gradient_bytes + p["backward_value_passes"] * lookups * b.lookup_value_bytes
+                  + b.touched_value_bytes)
+    grad_bytes = grad_bytes + np.where(b.coalesces, p["sort_bytes_per_key"] * lookups * b.sort_levels, 0.0)
     overhead_s = lookups * p["backward_lookup_bytes"] / bandwidth
-    fault_s = np.zeros_like(lookups)
-    if fig.kind == "cpu":
-        fresh = sum(np.where(buf >= FRESH_MAPPING_BYTES, buf, 0.0)
-                    for buf in (lookups * value_bytes, lookups * INDEX_BYTES,
-                                np.where(coalesces, b.touched * value_bytes, 0.0)))
-        fault_s = fresh / PAGE_BYTES * p["page_fault_s"]
+    fault_s = b.fault_pages * p["page_fault_s"] if fig.kind == "cpu" else 0.0
     ratio = p.get("backward_bandwidth_ratio", 1.0)
-    bwd = launches * p["backward_fixed_s"] + (rows_s + overhead_s + grad_bytes / bandwidth) / ratio + fault_s
+    bwd = (b.launches * p["backward_fixed_s"] + (rows_s + overhead_s + grad_bytes / bandwidth) / ratio
+           + fault_s)
     if b.hottest.any():  # a GPU coalesce's serial sum over the hottest row
-        serial = b.hottest * p.get("coalesce_row_s", 0.0) - lookups * value_bytes / bandwidth
+        serial = b.hottest * p.get("coalesce_row_s", 0.0) - lookups * b.value_bytes / bandwidth
         bwd = bwd + np.maximum(0.0, serial)
     return np.where(b.forward, fwd, bwd)
