@@ -278,8 +278,10 @@ def _log_bounds(spec: ParamSpec) -> tuple[float, float]:
 
 
 def _with(params: Params, family: str, names: list[str], values: np.ndarray) -> dict[str, dict[str, float]]:
-    out = {k: dict(v) for k, v in params.items()}
-    out[family].update({n: float(math.exp(x)) for n, x in zip(names, values, strict=True)})
+    """``params`` with ``family``'s ``names`` set to ``exp(values)``: a new mapping for that family, the
+    other families' mappings shared (read only)."""
+    out = dict(params)
+    out[family] = {**params[family], **{n: float(math.exp(x)) for n, x in zip(names, values, strict=True)}}
     return out
 
 
