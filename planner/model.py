@@ -147,7 +147,16 @@ class HardwareProfile:
     derived_from: DerivedFrom | None = None
 
     def peak_flops_for(self, precision: str) -> float:
-        """Dense peak FLOP/s for a training precision, falling back to the nearest slower dtype listed."""
+        """Dense peak FLOP/s for a training precision: the precision's own, else the listed dtype of
+        :meth:`peak_precision_for` (see there which one stands in)."""
+        return float(self.device.peak_flops[self.peak_precision_for(precision)])
+
+    def peak_precision_for(self, precision: str) -> str:
+        """The dtype whose peak a ``precision`` GEMM is priced at: its own where listed, else the nearest
+        listed stand-in: for fp8, bf16 and fp16 the other 16-bit format, then the slower tf32 and fp32;
+        for tf32, fp32; for fp32, which has no slower dtype, tf32 and then bf16 (faster: TPUs run fp32
+        matmuls as bf16 passes by default, and Gaudi 3 publishes no fp32 peak). Otherwise the slowest
+        listed dtype."""
         order = {
             "fp8": ["fp8", "bf16", "fp16", "tf32", "fp32"],
             "bf16": ["bf16", "fp16", "tf32", "fp32"],
@@ -157,8 +166,8 @@ class HardwareProfile:
         }[precision]
         for dtype in order:
             if dtype in self.device.peak_flops:
-                return float(self.device.peak_flops[dtype])
-        return float(min(self.device.peak_flops.values()))
+                return dtype
+        return min(self.device.peak_flops, key=lambda d: float(self.device.peak_flops[d]))
 
 
 # --------------------------------------------------------------------------------------------- workload

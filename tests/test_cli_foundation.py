@@ -59,6 +59,18 @@ def test_profiles_list_table(cli):
     assert r.code == 0 and "h100-sxm-80gb" in r.out
 
 
+def test_profiles_list_marks_a_bf16_peak_that_is_another_dtypes(cli):
+    """A V100 lists no bf16 peak: its bf16 column is its fp16 peak, said so in the JSON (with that
+    figure's source) and starred in the table, whose caption names the stand-in dtypes."""
+    rows = {row["name"]: row for row in json.loads(cli("profiles", "list", "--json").out)}
+    assert rows["v100-sxm2-32gb"]["bf16_peak_dtype"] == "fp16"
+    assert rows["v100-sxm2-32gb"]["bf16_peak_flops"] == 125e12
+    assert rows["v100-sxm2-32gb"]["sources"]["bf16_peak_flops"]["source"]
+    assert rows["h100-sxm-80gb"]["bf16_peak_dtype"] == "bf16"
+    table = cli("profiles", "list").out
+    assert "125 TFLOP/s*" in table and "no bf16 peak listed" in table and "fp16" in table
+
+
 def test_profiles_show_json(cli):
     r = cli("profiles", "show", "h100-sxm-80gb", "--json")
     assert r.code == 0

@@ -68,3 +68,19 @@ def test_every_sharding_kind_runs(cli):
         r = cli("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--devices", "16", "--sharding", kind,
                 "--json")
         assert r.code == 0, (kind, r.err)
+
+
+def test_a_stand_in_peak_and_idle_devices_are_warned_about(cli):
+    """gaudi3 lists no fp32 peak, so an fp32 job is priced at its bf16 peak: stderr says so, once, and
+    that it is optimistic; 300 devices for tiny's global batch of 256 leave 44 idle: stderr says so. A
+    job on a profile with its precision listed and fewer devices than samples gets no warning; the JSON
+    on stdout is unchanged by either."""
+    r = cli("simulate", "tiny", "--hardware", "gaudi3", "--devices", "300", "--json")
+    assert r.code == 0, r.err
+    json.loads(r.out)
+    lines = [line for line in r.err.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 2, r.err
+    assert "no fp32 peak" in lines[0] and "bf16 peak" in lines[0] and "optimistic" in lines[0]
+    assert lines[1].startswith("warning: 44 of the 300 devices") and "idle" in lines[1]
+    quiet = cli("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--devices", "8", "--json")
+    assert quiet.code == 0 and "warning" not in quiet.err

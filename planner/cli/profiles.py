@@ -31,6 +31,8 @@ def _summary(profile) -> dict:
         "source": profile.source,
         "as_of": profile.as_of,
         "bf16_peak_flops": profile.peak_flops_for("bf16"),
+        # the dtype that figure is (another where the profile lists no bf16 peak: fp16 on a V100)
+        "bf16_peak_dtype": profile.peak_precision_for("bf16"),
         "hbm_bytes": profile.device.hbm_bytes,
         "hbm_bandwidth_bytes_per_s": profile.device.hbm_bandwidth_bytes_per_s,
         "intra_bandwidth_bytes_per_s": profile.node.intra_bandwidth_bytes_per_s,
@@ -39,7 +41,7 @@ def _summary(profile) -> dict:
         "calibrated": profile.calibration is not None,
         "derived_from": profile.derived_from.base if profile.derived_from else None,
         "sources": {
-            "bf16_peak_flops": src("device.peak_flops.bf16"),
+            "bf16_peak_flops": src(f"device.peak_flops.{profile.peak_precision_for('bf16')}"),
             "hbm_bytes": src("device.hbm_bytes"),
             "hbm_bandwidth_bytes_per_s": src("device.hbm_bandwidth_bytes_per_s"),
             "intra_bandwidth_bytes_per_s": src("node.intra_bandwidth_bytes_per_s"),
@@ -61,17 +63,22 @@ def list_profiles(json_out: bool = typer.Option(False, "--json", help="Print a J
     if json_out:
         emit_json(rows)
         return
-    table = Table(title="Hardware profiles (dense peaks; bandwidths per direction)")
-    for col in ("name", "bf16 peak", "HBM", "HBM BW", "intra-node link", "$/device-h"):
+    stand_ins = sorted({r["bf16_peak_dtype"] for r in rows} - {"bf16"})
+    caption = "sources of every figure: recplan profiles show NAME (or --json)"
+    if stand_ins:
+        caption = (f"* no bf16 peak listed: the {' / '.join(stand_ins)} peak the planner prices bf16 at; "
+                   + caption)
+    table = Table(title="Hardware profiles (dense peaks; bandwidths per direction)", caption=caption)
+    for col in ("name", "bf16 peak", "HBM", "HBM BW", "intra-node", "$/dev-h"):
         if col == "name":
             table.add_column(col, no_wrap=True, min_width=max(len(_label(r)) for r in rows))
         else:
-            table.add_column(col, justify="right")
+            table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         price = r["usd_per_device_hour"]
         table.add_row(
             _label(r),
-            fmt_rate(r["bf16_peak_flops"], "FLOP/s"),
+            fmt_rate(r["bf16_peak_flops"], "FLOP/s") + ("" if r["bf16_peak_dtype"] == "bf16" else "*"),
             fmt_bytes(r["hbm_bytes"]),
             fmt_rate(r["hbm_bandwidth_bytes_per_s"]),
             fmt_rate(r["intra_bandwidth_bytes_per_s"]),

@@ -30,6 +30,28 @@ def _load(workload: str, hardware: str) -> tuple[Any, Any]:
     return load_workload(workload), load_profile(hardware)
 
 
+def plan_warnings(workload: Any, profile: Any, devices: int, batch_size: int | None = None) -> list[str]:
+    """What a user should know before trusting a simulation of ``workload`` on ``devices`` x ``profile``:
+    a training precision whose peak the profile does not list (priced at a stand-in dtype's peak), and
+    devices beyond the global batch (they have no sample to train and sit idle, paid for)."""
+    out = []
+    precision = str(workload.training.precision)
+    used = profile.peak_precision_for(precision)
+    if used != precision:
+        from planner.units import fmt_rate
+
+        speed = {"fp32": 0, "tf32": 1, "bf16": 2, "fp16": 2, "fp8": 3}  # a dtype's usual rank in peak
+        lean = speed.get(used, 0) - speed.get(precision, 0)
+        note = ", a faster dtype's: optimistic" if lean > 0 else ", a slower dtype's" if lean < 0 else ""
+        out.append(f"{profile.name} lists no {precision} peak: {precision} GEMMs are priced at its {used} "
+                   f"peak ({fmt_rate(float(profile.device.peak_flops[used]), 'FLOP/s')}{note})")
+    batch = int(batch_size or workload.training.batch_size)
+    if devices > batch:
+        out.append(f"{devices - batch} of the {devices} devices have no sample of the global batch ({batch}) "
+                   "to train: they sit idle, and are paid for")
+    return out
+
+
 def render_summary(result: Any) -> None:
     """Print a simulation result as a rich summary on stdout."""
     from rich.table import Table
@@ -117,6 +139,10 @@ def register(app: typer.Typer) -> None:
         w, p = _load(workload, hardware)
         n = int(p.node.devices) if devices is None else devices
         result = simulate(w, p, n, sharding=sharding, steps=steps, seed=seed, batch_size=batch_size)
+        from planner.cli.common import err_console
+
+        for warning in plan_warnings(w, p, n, batch_size):
+            err_console.print(f"warning: {warning}")
         if json_out:
             from planner.cli.common import emit_json
 
