@@ -126,3 +126,44 @@ def test_a_bad_profile_name_blames_the_option_that_gave_it(cli, tmp_path):
     from_file = cli("calibrate", measured, "--out", tmp_path / "bad name.yaml")
     assert from_file.code == 2 and "bad name.yaml" in from_file.err and "--name" in from_file.err
     assert not (tmp_path / "p.yaml").exists() and not (tmp_path / "bad name.yaml").exists()
+
+
+def _scaled(path, suite, factor):
+    """Multiply the timings of ``suite``'s records in ``path`` by ``factor(i)`` (i: the record's index)."""
+    doc = json.loads(path.read_text())
+    for i, record in enumerate(doc["records"]):
+        if record["suite"] == suite and record.get("timing"):
+            for key in ("median_s", "p10_s", "p90_s"):
+                record["timing"][key] *= factor(i)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_timings_the_model_cannot_describe_are_refused_naming_the_files(cli, tmp_path):
+    """GEMM timings scattered over six orders of magnitude (every other case x 1e6) leave no fit near
+    them: one line naming the file and family, exit 2, and no profile written."""
+    path = _scaled(make_measurements(tmp_path / "m.json"), "gemm", lambda i: 1e6 if i % 2 else 1.0)
+    out = tmp_path / "p.yaml"
+    r = cli("calibrate", path, "--out", out)
+    assert r.code == 2 and "Traceback" not in r.err
+    line = r.err.strip()
+    assert len(line.splitlines()) == 1 and "m.json" in line and "gemm timings" in line
+    assert "do not follow the gemm cost model" in line
+    assert not out.exists()
+
+
+def test_a_poor_fit_is_warned_about_and_still_written(cli, tmp_path):
+    """Embedding timings each off by a seeded log-normal factor (sigma 1.2) give a cross-validated median
+    error far above 40%: calibrate writes the profile (the numbers are what they are) and says on stderr
+    that the embedding fit is poor; the families fitted to clean synthetic timings get no warning."""
+    import numpy as np
+
+    noise = np.exp(np.random.default_rng(3).normal(0.0, 1.2, 100_000))
+    path = _scaled(make_measurements(tmp_path / "m.json"), "embedding", lambda i: float(noise[i]))
+    out = tmp_path / "p.yaml"
+    r = cli("calibrate", path, "--out", out)
+    assert r.code == 0, r.err
+    warnings = [line for line in r.err.splitlines() if line.startswith("warning:")]
+    assert any(line.startswith("warning: embedding: a poor fit") for line in warnings), r.err
+    assert not any("gemm" in line or "memory" in line for line in warnings), r.err
+    assert load_profile(out).calibration["families"]["embedding"]["cv"]["median_abs_pct_err"] > 40

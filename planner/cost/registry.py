@@ -62,6 +62,9 @@ DEFAULT_SIGMA_BASIS = "Lin et al. (arXiv 2201.07821): kernel models within 10% g
 DEVICE_KIND_PROFILES = {"cpu": ("cpu",), "cuda": ("gpu", "accelerator")}
 
 CALIBRATION_STATUSES = ("measured", "datasheet")
+#: The largest per-kernel log spread a calibration may carry: exp(5), about 150x, is no longer a spread
+#: around a model but a fit that does not describe its measurements (calibrate refuses it, naming them).
+MAX_SIGMA_REL = 5.0
 
 
 #: On a GPU a kernel's own fixed cost is the device-side part of a launch: Lin et al. charge 10 us of
@@ -360,8 +363,8 @@ def validate_calibration(profile: Any, file: str | None = None) -> None:
             _require(stderr is None or (_finite(stderr) and stderr >= 0),
                      "must be a non-negative number or null", file, f"{pwhere}.stderr")
         sigma = entry.get("sigma_rel")
-        _require(sigma is None or (_finite(sigma) and 0 <= sigma <= 5), "must be a number in [0, 5]", file,
-                 f"{where}.sigma_rel")
+        _require(sigma is None or (_finite(sigma) and 0 <= sigma <= MAX_SIGMA_REL),
+                 f"must be a number in [0, {MAX_SIGMA_REL:g}]", file, f"{where}.sigma_rel")
         cv = entry.get("cv")
         if cv is not None:
             _require(isinstance(cv, dict), "must be a mapping", file, f"{where}.cv")
