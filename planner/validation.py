@@ -64,10 +64,17 @@ def build(cls: type[T], data: Any, *, file: str | None = None, prefix: str | Non
         raise InputError(f"invalid value: {exc}", file=file, field=prefix) from None
 
 
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in words: ``a number``, ``text``, ``a list``, ``true/false``, ... ."""
+    names = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+             dict: "a mapping"}
+    return names.get(type(value), f"a {type(value).__name__} value")
+
+
 def require_mapping(data: Any, *, file: str | None, field: str | None) -> dict[str, Any]:
     """Return ``data`` if it is a mapping with string keys, else raise an ``InputError``."""
     if not isinstance(data, dict):
-        shown = "nothing" if data is None else f"a {type(data).__name__}"
+        shown = "nothing" if data is None else kind_of(data)
         raise InputError(f"expected a mapping, got {shown}", file=file, field=field)
     for key in data:
         if not isinstance(key, str):

@@ -13,6 +13,7 @@ A workload YAML follows DESIGN.md. Derived figures (all per training sample unle
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -52,6 +53,9 @@ def _parse_access(value: Any, file: str | None) -> dict[str, Any]:
             exponent = float(text.split(":", 1)[1])
         except ValueError:
             raise InputError(f"bad Zipf exponent in {value!r}", file=file, field=field) from None
+        if not exponent > 0 or not math.isfinite(exponent):
+            raise InputError(f"the Zipf exponent must be a positive number, got {value!r}", file=file,
+                             field=field)
         return {"kind": "zipf", "exponent": exponent}
     raise InputError(f"unknown index distribution {value!r} (expected uniform or zipf:<exponent>)",
                      file=file, field=field)
@@ -125,7 +129,7 @@ def _check_consistency(w: Workload, file: str | None) -> None:
         raise InputError(f"the top MLP must end in one logit, got width {m.top_mlp[-1]}", file=file,
                          field="model.top_mlp")
     if w.training.access.kind == "zipf" and w.training.access.exponent <= 0:
-        raise InputError("the Zipf exponent must be positive", file=file, field="training.access")
+        raise InputError("the Zipf exponent must be a positive number", file=file, field="training.access")
     if w.training.access.kind == "uniform" and w.training.access.exponent != 0:
         raise InputError("uniform access takes no exponent", file=file, field="training.access")
 

@@ -84,3 +84,9 @@ def test_a_stand_in_peak_and_idle_devices_are_warned_about(cli):
     assert lines[1].startswith("warning: 44 of the 300 devices") and "idle" in lines[1]
     quiet = cli("simulate", "tiny", "--hardware", "h100-sxm-80gb", "--devices", "8", "--json")
     assert quiet.code == 0 and "warning" not in quiet.err
+
+
+def test_validate_blames_the_option_that_is_out_of_range(cli):
+    for option, value in (("--steps", "0"), ("--warmup", "-1")):
+        r = cli("validate", "tiny", "--device", "cpu", "--hardware", "cpu-generic", option, value)
+        assert r.code == 2 and r.err.strip().startswith(f"recplan: error: {option}: must be at least"), r.err

@@ -74,6 +74,15 @@ def test_access_string_forms():
     assert w.training.access.kind == "zipf" and w.training.access.exponent == pytest.approx(1.2)
 
 
+@pytest.mark.parametrize("access", ["zipf:-1", "zipf:0", "zipf:nan", "zipf:inf"])
+def test_a_zipf_exponent_that_is_not_positive_gets_one_message(access):
+    m = _tiny_mapping()
+    m["training"]["access"] = access
+    with pytest.raises(InputError, match="the Zipf exponent must be a positive number") as info:
+        workload_from_mapping(m, "w.yaml")
+    assert info.value.field == "training.access"
+
+
 def test_dcn_mapping_form():
     w = workload_from_mapping(_tiny_mapping(interaction={"dcn": {"cross_layers": 2, "low_rank": 8}}))
     assert w.model.interaction.kind == "dcn"

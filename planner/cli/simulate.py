@@ -171,8 +171,10 @@ def register(app: typer.Typer) -> None:
 
         if not (device == "cpu" or device == "cuda" or device.startswith("cuda:")):
             raise InputError(f"expected cpu, cuda or cuda:N, got {device!r}", field="--device")
-        if steps < 1 or warmup < 0:
-            raise InputError("--steps must be at least 1 and --warmup at least 0", field="--steps")
+        if steps < 1:
+            raise InputError(f"must be at least 1, got {steps}", field="--steps")
+        if warmup < 0:
+            raise InputError(f"must be at least 0, got {warmup}", field="--warmup")
         if max_error_pct is not None and not (math.isfinite(max_error_pct) and max_error_pct >= 0):
             raise InputError(f"must be a finite percentage >= 0, got {max_error_pct!r}",
                              field="--max-error-pct")
