@@ -88,6 +88,7 @@ class ShardingPlan:
     fits: bool
     reason: str = ""
     unplaced_bytes: float = 0.0  # shards that fit nowhere (a plan that does not fit): counted in the total
+    largest_unplaced_bytes: float = 0.0  # the largest of them: a device would need at least this much more
 
     def summary(self) -> dict[str, object]:
         """Plain mapping for JSON output."""
@@ -176,6 +177,7 @@ class _Placer:
         self.failed = ""
         self.hosted = False  # some shard went to host memory (size_caches has caches to size)
         self.unplaced_bytes = 0.0  # weights and step buffers of the shards that fit nowhere
+        self.largest_unplaced_bytes = 0.0
         # Free memory only shrinks while placing, so a shard at least as large as one that found no room
         # finds none either: skipping the search keeps placement O(shards log devices) when many shards fit
         # nowhere (10,000 huge tables on a million devices took minutes).
@@ -216,6 +218,7 @@ class _Placer:
                     # Nowhere has room (the plan is marked as not fitting): its bytes still count in the
                     # job's memory (placing thousands of such shards would only slow the simulation).
                     self.unplaced_bytes += self.shard_bytes(shard)
+                    self.largest_unplaced_bytes = max(self.largest_unplaced_bytes, self.shard_bytes(shard))
                     continue
             else:
                 self.free[chosen] -= need
@@ -242,8 +245,9 @@ class _Placer:
             return d, host_shard, self.shard_cost(host_shard), step
         if weights <= failed_weights and step <= failed_step:
             self._no_host_room = (weights, step)
-        self.failed = self.failed or (f"table {shard.table} ({shard.rows} rows x {shard.dim}) fits in no "
-                                      "device's memory nor in host memory")  # the first that fits nowhere
+        # the first shard that fits nowhere names the failure
+        self.failed = self.failed or (f"table {shard.table} ({shard.rows} rows x {shard.dim} columns) fits "
+                                      "in no device's memory nor in host memory")
         return -1, shard, 0.0, 0.0
 
     def _cached(self, shard: Shard, cached_rows: float) -> Shard:
@@ -453,4 +457,4 @@ def _finish(workload: Workload, profile: HardwareProfile, devices: int, cost: Co
     elif not reason and not fits:
         reason = "embedding shards exceed the device memory budget"
     return ShardingPlan(kind, devices, tuple(classes), float(imbalance), on_host, tuple(table_kinds), fits,
-                        reason, placer.unplaced_bytes)
+                        reason, placer.unplaced_bytes, placer.largest_unplaced_bytes)

@@ -90,3 +90,23 @@ def test_validate_blames_the_option_that_is_out_of_range(cli):
     for option, value in (("--steps", "0"), ("--warmup", "-1")):
         r = cli("validate", "tiny", "--device", "cpu", "--hardware", "cpu-generic", option, value)
         assert r.code == 2 and r.err.strip().startswith(f"recplan: error: {option}: must be at least"), r.err
+
+
+def test_a_table_that_fits_nowhere_still_counts_in_the_peak(cli, tmp_path):
+    """A 10^13-row table fits in no device nor host memory: the job does not fit (exit 1), and the peak
+    per device is at least that table's smallest shard (the device with the least in use is charged
+    it, as ``unplaced_shard``), never the job without it."""
+    path = tmp_path / "big.yaml"
+    path.write_text(
+        "name: big\n"
+        "model: {dense_features: 13, bottom_mlp: [64, 16], embedding_dim: 16, tables: [{rows: 1000, "
+        "pooling: 2}, {rows: 1e13, pooling: 1}], interaction: dot, top_mlp: [32, 1]}\n"
+        "training: {batch_size: 256, precision: fp32, optimizer: sgd, access: uniform, samples: 1e6}\n")
+    r = cli("simulate", path, "--hardware", "h100-sxm-80gb", "--devices", "8", "--json")
+    assert r.code == 1 and "fits in no device's memory" in r.err
+    doc = json.loads(r.out)
+    assert doc["fits_in_memory"] is False
+    unplaced = doc["memory"]["hbm_parts"]["unplaced_shard"]
+    assert unplaced >= 1e13 * 8 * 4 / 8  # at least one eighth of the table's fp32 rows at its narrowest
+    assert doc["peak_memory_bytes"] >= unplaced + doc["memory"]["hbm_parts"]["runtime_context"]
+    assert doc["total_memory_bytes"] >= doc["peak_memory_bytes"]

@@ -250,7 +250,11 @@ def _paint(trace: list, start: float, end: float) -> dict[str, float]:
 
 def _memory_of(plan: ShardingPlan, workload: Workload, profile: HardwareProfile, devices: int,
                batch: int) -> tuple[MemoryUse, float, float, float]:
-    """Largest device's memory, its device and host peaks, and the job's total over all devices."""
+    """Largest device's memory, its device and host peaks, and the job's total over all devices.
+
+    A plan that does not fit may hold shards that fit nowhere: the device with the least memory in use
+    is charged the largest of them (``unplaced_shard``), so the reported peak is a lower bound on what
+    any placement of the whole job needs, never the job without its largest table."""
     base = memory.base_memory(workload, profile, devices, batch)
     worst: MemoryUse | None = None
     peak_hbm = 0.0
@@ -268,6 +272,15 @@ def _memory_of(plan: ShardingPlan, workload: Workload, profile: HardwareProfile,
         peak_hbm = max(peak_hbm, use.hbm_bytes)
         peak_host = max(peak_host, use.host_bytes)
     assert worst is not None  # a plan always has at least one class
+    if plan.largest_unplaced_bytes > 0:
+        least = min((base + MemoryUse(c.embedding_hbm_bytes, c.embedding_host_bytes,
+                                      {"embedding_shards": c.embedding_hbm_bytes}, {}) for c in plan.classes),
+                    key=lambda use: use.hbm_bytes)
+        charged = least + MemoryUse(plan.largest_unplaced_bytes, 0.0,
+                                    {"unplaced_shard": plan.largest_unplaced_bytes}, {})
+        if charged.hbm_bytes > worst.hbm_bytes:
+            worst = charged
+        peak_hbm = max(peak_hbm, charged.hbm_bytes)
     return worst, peak_hbm, peak_host, total + plan.unplaced_bytes
 
 
