@@ -10,10 +10,15 @@ out-of-place time (nccl-tests reports a mean over ``iters``, so median = p10 = p
 says so); the in-place figures are kept in ``extra``. ``params.bytes`` is the per-rank input buffer:
 nccl-tests' size divided by the world size for all-gather (whose size is the gathered output), the size
 itself otherwise.
+
+Every data row's out-of-place time must be a positive finite number: nccl-tests prints a mean of real
+launches (a few microseconds at the least), so a zero, negative, ``nan`` or non-numeric time means a
+broken run or an edited log, and the log is refused with its line rather than the row dropped.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -46,7 +51,8 @@ _PERF = re.compile(r"\b(all_reduce|all_gather|alltoall|reduce_scatter)_perf\b")
 
 
 class NcclLogError(ValueError):
-    """A log that is not nccl-tests output (or whose collective or world size cannot be told)."""
+    """A log that is not nccl-tests output, whose collective or world size cannot be told, or with a data
+    row whose count or time is not a valid number (the message names the line)."""
 
 
 def _kernel_from(text: str) -> str | None:
@@ -76,6 +82,21 @@ def _float(text: str) -> float | None:
         return None
 
 
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def _check_time(text: str, value: float | None, source: str, line: int, column: int, size: str) -> None:
+    """Raise :class:`NcclLogError` unless a data row's out-of-place time is a positive finite number."""
+    if _positive(value):
+        return
+    problem = "is not a number" if value is None else "must be a positive finite number of microseconds"
+    raise NcclLogError(
+        f"{source}: line {line} (size {size}): out-of-place time (column {column}, us) {problem}, "
+        f"got {text!r}"
+    )
+
+
 def parse_log(
     text: str, source: str = "log", kernel: str | None = None, world_size: int | None = None
 ) -> dict[str, Any]:
@@ -90,7 +111,7 @@ def parse_log(
     iters = None
     avg_busbw = None
     backend = "rccl" if "rccl" in text.lower() else "nccl"
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         stripped = line.strip()
         if not stripped:
             continue
@@ -137,8 +158,14 @@ def parse_log(
 
         oop = placement(fields[lead : lead + 3])
         ip = placement(fields[lead + 4 : lead + 7]) if len(fields) >= lead + 7 else None
-        if oop["time_us"] is None:
-            continue
+        _check_time(fields[lead], oop["time_us"], source, number, lead + 1, fields[0])
+        if ip is not None and not _positive(ip["time_us"]):
+            ip["time_us"] = None  # informational only (kept in ``extra``): dropped, not refused
+        if not fields[1].isdigit():
+            raise NcclLogError(
+                f"{source}: line {number} (size {fields[0]}): count (column 2) is not a whole number, "
+                f"got {fields[1]!r}"
+            )
         rows.append(
             {
                 "size": int(fields[0]),

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RecplanError(Exception):
     """Base class for errors recplan reports to the user without a traceback."""
@@ -42,3 +44,10 @@ class InfeasibleError(RecplanError):
     """The plan cannot be met: it does not fit in memory or misses a constraint (exit 1)."""
 
     exit_code = 1
+
+
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in words: ``a number``, ``text``, ``a list``, ``true/false``, ... ."""
+    names = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+             dict: "a mapping"}
+    return names.get(type(value), f"a {type(value).__name__} value")

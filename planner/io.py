@@ -2,7 +2,8 @@
 
 Every file recplan writes goes through :func:`atomic_write_text` or :func:`atomic_write_bytes`: a temporary
 file in the same folder, flushed and fsynced, then renamed over the target, so a reader never sees a half
-written file and an interrupted write leaves the old one intact.
+written file and an interrupted write leaves the old one intact. A symbolic link is written through (the
+file it names is replaced, the link stays); a device, fifo or socket is refused, never replaced.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from planner.errors import InputError
+from planner.errors import InputError, kind_of
 
 
 class _Loader(yaml.SafeLoader):
@@ -95,7 +96,7 @@ def load_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """Load a YAML file whose top level must be a mapping."""
     data = load_yaml_file(path)
     if not isinstance(data, dict):
-        kind = "empty" if data is None else f"a {type(data).__name__}"
+        kind = "nothing (an empty file)" if data is None else kind_of(data)
         raise InputError(f"expected a mapping at the top level, found {kind}", file=str(path))
     return data
 
@@ -162,20 +163,67 @@ def folder_write_problem(folder: Path, prefix: str = ".recplan-write-check.") ->
     return None
 
 
+_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a fifo"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a folder (``a fifo``), else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "a special file")
+
+
+def resolve_output(path: str | Path, option: str | None = None) -> Path:
+    """The file a write to ``path`` must replace: ``path`` itself, or for a symbolic link the file it
+    finally names, so that the link stays and its target gets the content.
+
+    Raises:
+        InputError: naming ``path`` (and ``option``) when it, or the file its link names, exists and is not
+            a regular file or folder (a device, a fifo, a socket), when the links loop, or when a dangling
+            link names a file in a folder that does not exist.
+    """
+    given = Path(path)
+    target = given
+    if given.is_symlink():
+        target = Path(os.path.realpath(given))
+        if target.is_symlink():  # realpath stops at a link it cannot resolve: a loop
+            raise InputError("symbolic link loop; give a file path", file=str(path), field=option)
+        if not target.exists() and not target.parent.is_dir():
+            raise InputError(
+                f"symbolic link to {target}, whose folder {target.parent} does not exist; give a file path",
+                file=str(path), field=option,
+            )
+    kind = _special_kind(target)
+    if kind is not None:
+        via = f", via the symbolic link to {target}" if target != given else ""
+        raise InputError(f"not a regular file ({kind}{via}); give a file path", file=str(path), field=option)
+    return target
+
+
 def check_output_file(path: str | Path, option: str = "--out") -> None:
     """Refuse, before any work starts, an output path that cannot become a file.
 
-    The path must not be an existing folder; its nearest existing ancestor must be a folder (missing
-    folders are created when the file is written) in which this process can create files. Writability is
-    probed there (:func:`folder_write_problem`). An existing target need not itself be writable: the
-    atomic writers replace it by a rename within its folder.
+    The path must not be an existing folder, nor an existing device, fifo or socket; a symbolic link is
+    checked at the file it names (:func:`resolve_output`). The nearest existing ancestor of that file must
+    be a folder (missing folders are created when the file is written) in which this process can create
+    files. Writability is probed there (:func:`folder_write_problem`). An existing target need not itself
+    be writable: the atomic writers replace it by a rename within its folder.
 
     Raises:
         InputError: naming the path and ``option``, with the problem in one line.
     """
-    target = Path(path)
-    if str(path) == "" or target.is_dir():
+    if str(path) == "" or Path(path).is_dir():
         raise InputError("is a folder, expected a file path", file=str(path), field=option)
+    target = resolve_output(path, option)
     ancestor = nearest_existing(target.parent)
     if not ancestor.is_dir():
         raise InputError(f"cannot create the file: {ancestor} is not a folder", file=str(path), field=option)
@@ -192,20 +240,23 @@ def check_output_file(path: str | Path, option: str = "--out") -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, rename).
 
-    The file gets the permissions of the file it replaces, or, for a new file, the usual
-    ``0o666`` minus the umask (``0o644`` under the common umask 022), not the private ``0o600`` of a
-    temporary file. Missing folders are created. Raises ``InputError`` naming the path when the file or
+    A symbolic link is written through: the temporary file goes beside the file the link names and is
+    renamed over it, so the link stays. An existing device, fifo or socket is refused, never replaced
+    (:func:`resolve_output`). The file gets the permissions of the file it replaces, or, for a new file,
+    the usual ``0o666`` minus the umask (``0o644`` under the common umask 022), not the private ``0o600``
+    of a temporary file. Missing folders are created. Raises ``InputError`` naming the path when the file or
     its folder cannot be written (a folder in the way, no permission, disk full); the old file, if any,
     is left untouched.
     """
-    target = Path(path)
+    given = Path(path)
+    target = resolve_output(given)
     folder = target.parent if str(target.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create folder: {exc.strerror or exc}", file=str(folder)) from None
     if target.is_dir():
-        raise InputError("is a folder, expected a file path", file=str(target))
+        raise InputError("is a folder, expected a file path", file=str(given))
     try:
         mode = stat.S_IMODE(target.stat().st_mode)
     except OSError:
@@ -213,7 +264,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise InputError(_write_problem(exc), file=str(target)) from None
+        raise InputError(_write_problem(exc), file=str(given)) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
@@ -225,7 +276,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise InputError(_write_problem(exc), file=str(target)) from None
+            raise InputError(_write_problem(exc), file=str(given)) from None
         raise
     try:
         dir_fd = os.open(folder, os.O_RDONLY)

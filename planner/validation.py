@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from planner.errors import InputError
+from planner.errors import InputError, kind_of
 
 T = TypeVar("T")
 _ADAPTERS: dict[type, TypeAdapter] = {}
@@ -62,13 +62,6 @@ def build(cls: type[T], data: Any, *, file: str | None = None, prefix: str | Non
         raise InputError(_problem(err), file=file, field=field or None) from None
     except (TypeError, ValueError, RecursionError) as exc:
         raise InputError(f"invalid value: {exc}", file=file, field=prefix) from None
-
-
-def kind_of(value: Any) -> str:
-    """What a YAML value is, in words: ``a number``, ``text``, ``a list``, ``true/false``, ... ."""
-    names = {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
-             dict: "a mapping"}
-    return names.get(type(value), f"a {type(value).__name__} value")
 
 
 def require_mapping(data: Any, *, file: str | None, field: str | None) -> dict[str, Any]:

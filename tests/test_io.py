@@ -201,3 +201,130 @@ def test_command_outputs_are_world_readable(cli, tmp_path, umask):
     assert [p.name for p in written] == ["derived.yaml", "options.csv", "report.html", "report.json",
                                          "report.md"]
     assert {p.name: oct(_mode(p)) for p in written} == {p.name: oct(0o644) for p in written}
+
+
+def test_a_fifo_is_refused_and_left_alone(tmp_path):
+    special = tmp_path / "pipe"
+    os.mkfifo(special)
+    for check in (check_output_file, lambda p: atomic_write_text(p, "x\n")):
+        with pytest.raises(InputError) as exc:
+            check(special)
+        assert str(exc.value).startswith(f"{special}: ")
+        assert "not a regular file (a fifo); give a file path" in str(exc.value)
+        assert len(str(exc.value).splitlines()) == 1
+    assert stat.S_ISFIFO(special.stat().st_mode) and _leftovers(tmp_path) == []
+
+
+def test_a_character_device_is_named_as_such(tmp_path, monkeypatch):
+    """No real device is touched: ``stat`` reports one for a plain file."""
+    fake = tmp_path / "fake-device"
+    fake.write_text("keep\n")
+    real_stat = Path.stat
+
+    def device_stat(self, *args, **kwargs):
+        result = real_stat(self, *args, **kwargs)
+        if self == fake:
+            return os.stat_result((stat.S_IFCHR | 0o666, *tuple(result)[1:]))
+        return result
+
+    monkeypatch.setattr(Path, "stat", device_stat)
+    with pytest.raises(InputError, match=re.escape("not a regular file (a character device); give a file")):
+        check_output_file(fake)
+    with pytest.raises(InputError, match="a character device"):
+        atomic_write_text(fake, "new\n")
+    assert fake.read_text() == "keep\n" and _leftovers(tmp_path) == []
+
+
+def test_cli_refuses_a_fifo_out_with_one_line(cli, tmp_path):
+    fifo = tmp_path / "out.yaml"
+    os.mkfifo(fifo)
+    result = cli("profiles", "derive", "h100-sxm-80gb", "--set", "device.hbm_bytes=x2", "--name", "t1",
+                 "--out", fifo)
+    assert result.code == 2 and result.err.count("\n") == 1 and "Traceback" not in result.err
+    assert f"{fifo}: --out: not a regular file (a fifo); give a file path" in " ".join(result.err.split())
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_symlink_is_written_through_and_stays_a_link(tmp_path, umask):
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    target = other / "tgt.yaml"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    link = tmp_path / "lnk.yaml"
+    link.symlink_to(Path("elsewhere") / "tgt.yaml")  # relative: resolved from the link's folder
+    check_output_file(link)
+    atomic_write_text(link, "new\n")
+    assert link.is_symlink() and os.readlink(link) == str(Path("elsewhere") / "tgt.yaml")
+    assert target.read_text() == "new\n" and _mode(target) == 0o640
+    assert _leftovers(tmp_path) == [] and _leftovers(other) == []
+
+
+def test_a_chain_of_links_is_written_at_the_last_target(tmp_path):
+    target = tmp_path / "tgt.json"
+    target.write_text("old\n")
+    (tmp_path / "b.json").symlink_to(target)
+    (tmp_path / "a.json").symlink_to(tmp_path / "b.json")
+    atomic_write_text(tmp_path / "a.json", "new\n")
+    assert (tmp_path / "a.json").is_symlink() and (tmp_path / "b.json").is_symlink()
+    assert target.read_text() == "new\n"
+
+
+def test_a_failed_write_through_a_link_leaves_link_and_target_intact(tmp_path, monkeypatch):
+    target = tmp_path / "tgt.json"
+    target.write_text("old\n")
+    link = tmp_path / "lnk.json"
+    link.symlink_to(target)
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pio.os, "fsync", full_disk)
+    with pytest.raises(InputError) as exc:
+        atomic_write_text(link, "new\n")
+    assert exc.value.file == str(link) and "No space left" in exc.value.problem
+    assert link.is_symlink() and target.read_text() == "old\n" and _leftovers(tmp_path) == []
+
+
+def test_a_dangling_link_creates_the_file_it_names(tmp_path, umask):
+    link = tmp_path / "lnk.yaml"
+    link.symlink_to(tmp_path / "new.yaml")
+    check_output_file(link)
+    atomic_write_text(link, "made\n")
+    assert link.is_symlink() and (tmp_path / "new.yaml").read_text() == "made\n"
+    assert _mode(tmp_path / "new.yaml") == 0o644
+
+
+def test_a_dangling_link_into_a_missing_folder_is_refused(tmp_path):
+    link = tmp_path / "lnk.yaml"
+    link.symlink_to(tmp_path / "missing" / "new.yaml")
+    for check in (check_output_file, lambda p: atomic_write_text(p, "x\n")):
+        with pytest.raises(InputError, match=r"link to .*new\.yaml, whose folder .*missing does not exist"):
+            check(link)
+    assert not (tmp_path / "missing").exists() and link.is_symlink()
+
+
+def test_a_link_loop_and_a_link_to_a_fifo_are_refused(tmp_path):
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop)
+    with pytest.raises(InputError, match="symbolic link loop"):
+        check_output_file(loop)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "to-pipe.yaml"
+    link.symlink_to(fifo)
+    expected = f"not a regular file (a fifo, via the symbolic link to {fifo})"
+    with pytest.raises(InputError, match=re.escape(expected)):
+        atomic_write_text(link, "x\n")
+    assert link.is_symlink() and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_cli_writes_through_a_symlinked_out(cli, tmp_path):
+    target = tmp_path / "tgt.yaml"
+    target.write_text("old\n")
+    link = tmp_path / "lnk.yaml"
+    link.symlink_to(target)
+    result = cli("profiles", "derive", "h100-sxm-80gb", "--set", "device.hbm_bytes=x2", "--name", "t1",
+                 "--out", link)
+    assert result.code == 0, result.err
+    assert link.is_symlink() and "t1" in target.read_text()

@@ -75,3 +75,60 @@ def test_cli_import_bad_log_is_one_line(cli, tmp_path):
     result = cli("bench", "import-nccl-tests", bad, "--out", tmp_path / "o.json")
     assert result.code == 2
     assert result.err.count("\n") == 1 and "bad.log" in result.err and "Traceback" not in result.err
+
+
+def _with_time(time: str, size: str = "1024") -> tuple[str, int]:
+    """The all-reduce log with the out-of-place time of one row replaced; returns (text, its line number)."""
+    lines = _log("all_reduce").splitlines()
+    number = next(n for n, line in enumerate(lines, 1) if line.split()[:1] == [size])
+    fields = lines[number - 1].split()
+    fields[5] = time
+    lines[number - 1] = "   ".join(fields)
+    return "\n".join(lines) + "\n", number
+
+
+@pytest.mark.parametrize("time", ["-11.2", "nan", "0.00", "abc", "inf"])
+def test_parse_log_refuses_a_bad_time_naming_line_and_column(time):
+    text, number = _with_time(time)
+    with pytest.raises(NcclLogError) as exc:
+        parse_log(text, "ar.log")
+    message = str(exc.value)
+    assert message.startswith(f"ar.log: line {number} (size 1024): out-of-place time (column 6, us) ")
+    assert repr(time) in message and "no nccl-tests result table" not in message
+    expected = "is not a number" if time == "abc" else "must be a positive finite number"
+    assert expected in message
+
+
+def test_parse_log_refuses_a_non_numeric_count():
+    lines = _log("all_reduce").splitlines()
+    number = next(n for n, line in enumerate(lines, 1) if line.split()[:1] == ["2048"])
+    lines[number - 1] = lines[number - 1].replace(" 512 ", " x12 ", 1)
+    with pytest.raises(NcclLogError, match=rf"line {number} \(size 2048\): count \(column 2\) is not a"):
+        parse_log("\n".join(lines), "ar.log")
+
+
+@pytest.mark.parametrize("time", ["-11.2", "nan", "0.00", "abc"])
+def test_cli_import_bad_time_is_one_line_exit_2_and_writes_nothing(cli, tmp_path, time):
+    text, number = _with_time(time)
+    log = tmp_path / "all_reduce_perf.log"
+    log.write_text(text)
+    fresh = tmp_path / "new.json"
+    result = cli("bench", "import-nccl-tests", log, "--out", fresh)
+    assert result.code == 2 and result.out == ""
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
+    line = " ".join(result.err.split())
+    assert f"{log}: line {number} (size 1024): out-of-place time (column 6, us)" in line
+    assert repr(time) in line
+    assert not fresh.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    existing = tmp_path / "old.json"
+    existing.write_text('{"keep": true}\n')
+    assert cli("bench", "import-nccl-tests", log, "--out", existing).code == 2
+    assert existing.read_text() == '{"keep": true}\n'
+
+
+def test_cli_import_then_calibrate_agree_on_times(cli, tmp_path):
+    """Every time the importer writes is one ``calibrate`` accepts (positive seconds)."""
+    out = tmp_path / "coll.json"
+    assert cli("bench", "import-nccl-tests", DATA / "nccl_tests_all_reduce_perf.log", "--out", out).code == 0
+    timings = [r["timing"] for r in json.loads(out.read_text())["records"]]
+    assert timings and all(t[k] > 0 for t in timings for k in ("median_s", "p10_s", "p90_s"))

@@ -429,7 +429,7 @@ def import_nccl_tests(
 
     from kernels.env import git_commit
     from kernels.nccl_tests import NcclLogError, parse_log, records_from_log
-    from kernels.records import dumps, new_document, validate_document
+    from kernels.records import RecordSchemaError, dumps, new_document, validate_document
     from planner.io import read_text
 
     check_output_file(out)
@@ -449,6 +449,8 @@ def import_nccl_tests(
             found, warnings = records_from_log(text, str(log), kernel, world_size)
         except NcclLogError as exc:
             raise InputError(str(exc).split(": ", 1)[-1], file=str(log)) from None
+        except RecordSchemaError as exc:  # a row the parser let through but the schema refuses
+            raise InputError(f"a row gives an invalid record: {exc}", file=str(log)) from None
         for warning in warnings:
             err_console.print(f"warning: {warning}")
         if parsed["device"] and parsed["device"] not in devices:
