@@ -241,10 +241,9 @@ def validate_record(record: Any, where: str = "record") -> None:
         for key in TIMING_KEYS:
             if key not in timing:
                 raise RecordSchemaError("required key is missing", f"{where}.timing.{key}")
-            if not _finite_number(timing[key]) or timing[key] < 0:
-                raise RecordSchemaError(
-                    f"expected a non-negative finite number, got {timing[key]!r}", f"{where}.timing.{key}"
-                )
+            if key != "reps" and (not _finite_number(timing[key]) or timing[key] <= 0):  # as calibrate reads
+                raise RecordSchemaError(f"expected a positive finite number of seconds, got {timing[key]!r}",
+                                        f"{where}.timing.{key}")
         if not isinstance(timing["reps"], int) or timing["reps"] < 1:
             raise RecordSchemaError("expected a positive integer", f"{where}.timing.reps")
         if not timing["p10_s"] <= timing["median_s"] <= timing["p90_s"]:
