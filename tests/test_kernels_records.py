@@ -72,6 +72,7 @@ def test_failed_record_has_error_and_no_timing():
         (lambda r: r["params"].__setitem__("batch", "big"), "record.params.batch"),
         (lambda r: r["timing"].__setitem__("reps", 0), "record.timing.reps"),
         (lambda r: r["timing"].__setitem__("median_s", float("nan")), "record.timing.median_s"),
+        (lambda r: r["timing"].update(p10_s=0.0, median_s=0.0), "record.timing.median_s"),
         (lambda r: r["timing"].__setitem__("p10_s", 1.0), "record.timing"),
         (lambda r: r.__setitem__("case_id", "other"), "record.case_id"),
         (lambda r: r.__setitem__("error", "boom"), "record.timing"),
