@@ -15,6 +15,10 @@ for language models (:class:`ProportionalFlops`) or, for DLRMs, FLOPs per sample
 with dense parameters) times samples (:class:`DlrmFlops`); embedding parameters cost memory, not FLOPs.
 
 Every law carries its ``metric`` (``ne``, ``lm_loss_nats``, ...) so NE is never mixed with another loss.
+:func:`metric_problem` says when a prediction is impossible for its metric (NE <= 0, a hit rate outside
+[0, 1]): the law is then outside its valid range. A law also carries the x range it is known over (a
+preset's documented range, a fit's observed runs) when there is one; :meth:`QualityLaw.outside_range` flags
+points more than :data:`EXTRAPOLATION_FACTOR` beyond it.
 :func:`law_from_spec` turns a scenario's ``quality:`` mapping into a :class:`QualityLaw`. This module never
 imports torch; fitting lives in :mod:`calibration.scaling_fit` (imported lazily for ``fit:`` specs).
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +55,67 @@ FORM_FORMULA: dict[str, str] = {
 
 #: FLOPs in one petaFLOP/s-day (unit constant: 1e15 FLOP/s x 86,400 s), the compute unit of Kaplan and HSTU.
 FLOPS_PER_PF_DAY = 1e15 * 86400.0
+
+#: An evaluation point further than this factor outside a law's known x range (a preset's documented range,
+#: a fit's observed runs) is an extrapolation: one decade, the most the held-out checks of the literature
+#: vouch for (the same factor, and reason, as ``calibration.scaling_fit.EXTRAPOLATION_FACTOR``).
+EXTRAPOLATION_FACTOR = 10.0
+
+#: Metrics that are cross-entropies (NE is the ratio of two): a prediction must be > 0.
+POSITIVE_METRICS = frozenset({"ne", "lm_loss_nats", "next_item_ce_nats"})
+#: Metrics that are fractions (hit rates): a prediction must lie in [0, 1].
+FRACTION_METRICS = frozenset({"hr_at_100"})
+
+#: x ranges (in the preset's x unit) over which presets were fitted, for presets whose YAML entry has no
+#: ``x_range`` yet. HSTU Fig. 7 (both laws): "C in PF-days ... ~1e3 to 1e6" (../shared/reference/
+#: scaling_laws.md, HSTU; secondary summary, not checked against the paper).
+_DOCUMENTED_X_RANGES: dict[str, tuple[float, float]] = {
+    "hstu_2024_ranking": (1e3, 1e6),
+    "hstu_2024_retrieval": (1e3, 1e6),
+}
+
+
+def fmt_number(value: float) -> str:
+    """A number in three significant digits with a plain exponent (``1e12``, ``8.06e-11``, ``-0.191``)."""
+    text = f"{value:.3g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def law_x(axis: str, samples_seen: float, params: float, flops_per_sample: float) -> float:
+    """The scale a one-axis law over ``axis`` is evaluated at for a model of ``params`` parameters and
+    ``flops_per_sample`` training FLOPs per sample trained on ``samples_seen`` samples (SI counts)."""
+    if axis == "samples":
+        return samples_seen
+    if axis == "params":
+        return params
+    return flops_per_sample * samples_seen
+
+
+def metric_excess(metric: str, value: float) -> float | None:
+    """How far ``value`` lies outside the possible values of ``metric``: None when it is possible (or nothing
+    is known about the metric), 0 for a cross-entropy of exactly 0, infinity when not finite."""
+    if not math.isfinite(value):
+        return math.inf
+    if metric in POSITIVE_METRICS and value <= 0:
+        return -value
+    if metric in FRACTION_METRICS and not 0.0 <= value <= 1.0:
+        return max(-value, value - 1.0)
+    return None
+
+
+def metric_problem(metric: str, value: float) -> str | None:
+    """Why ``value`` cannot be a value of ``metric`` (None when it can, or nothing is known about it)."""
+    if metric_excess(metric, value) is None:
+        return None
+    name = "NE" if metric == "ne" else metric
+    if not math.isfinite(value):
+        return f"{name} must be finite"
+    if metric in POSITIVE_METRICS:
+        return f"{name} must be positive"
+    return f"{name} is a fraction and must be in [0, 1]"
 
 
 def evaluate_form(form: str, params: dict[str, float] | np.ndarray, x: Any) -> np.ndarray:
@@ -116,6 +181,9 @@ class QualityLaw:
         x_scale: x is divided by this before evaluation (1 for SI counts, 8.64e19 for PF-days).
         higher_is_better: True for metrics such as hit rate; NE and losses are lower-is-better.
         bootstrap_params: (R, k) parameter sets from a bootstrap, or None (then ``has_interval`` is False).
+        x_range: (lowest, highest) x (SI count) the law is known over: a preset's documented range or the
+            observed runs of a fit; None when unknown (an inline law). See :meth:`outside_range`.
+        x_range_kind: what ``x_range`` is, for messages: ``documented`` or ``observed``.
     """
 
     form: str
@@ -126,6 +194,8 @@ class QualityLaw:
     x_scale: float = 1.0
     higher_is_better: bool = False
     bootstrap_params: np.ndarray | None = field(default=None, repr=False, compare=False)
+    x_range: tuple[float, float] | None = None
+    x_range_kind: str = ""
     _cache: dict[float, dict[str, float]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -208,6 +278,30 @@ class QualityLaw:
         except (OverflowError, ValueError, ZeroDivisionError):
             return None
         return x if math.isfinite(x) and x > 0 else None
+
+    def outside_range(self, xs: Any) -> np.ndarray:
+        """For each scale in ``xs`` (SI counts), whether it lies more than :data:`EXTRAPOLATION_FACTOR`
+        outside :attr:`x_range` (above the highest or below the lowest); all False without a range."""
+        x = np.atleast_1d(np.asarray(xs, dtype=float))
+        if self.x_range is None:
+            return np.zeros(x.shape, dtype=bool)
+        lo, hi = self.x_range
+        # The relative slack keeps a point exactly one factor out (up to rounding) inside.
+        return (x > hi * EXTRAPOLATION_FACTOR * (1 + 1e-9)) | (x < lo / EXTRAPOLATION_FACTOR * (1 - 1e-9))
+
+    @property
+    def x_unit(self) -> str:
+        """The unit of x in messages: ``PF-days`` for PF-day laws, empty for SI counts."""
+        return "PF-days" if self.x_scale == FLOPS_PER_PF_DAY else ""
+
+    def x_text(self, x: float) -> str:
+        """A scale (SI count) in the law's own unit: ``1e12`` or, for PF-day laws, ``8.06e-11 PF-days``."""
+        text = fmt_number(x / self.x_scale)
+        return f"{text} {self.x_unit}" if self.x_unit else text
+
+    def params_text(self) -> str:
+        """The form and its parameters, short: ``log_linear y0 0.5, k -0.05``."""
+        return f"{self.form} " + ", ".join(f"{k} {fmt_number(v)}" for k, v in self.params.items())
 
     def describe(self) -> str:
         """One line: form, metric, axis and parameters."""
@@ -393,6 +487,9 @@ class Preset:
     note: str = ""
     x_scale: float = 1.0
     higher_is_better: bool = False
+    #: (lowest, highest) x, in the preset's x unit (PF-days for ``x_unit: pf_day``), the law was fitted
+    #: over; None when not documented.
+    x_range: tuple[float, float] | None = None
 
     def law(self) -> QualityLaw:
         """The one-axis law of this preset (InputError for form-only or two-axis presets)."""
@@ -417,6 +514,9 @@ class Preset:
             f"preset {self.name}: {self.source}",
             x_scale=self.x_scale,
             higher_is_better=self.higher_is_better,
+            x_range=None if self.x_range is None else (self.x_range[0] * self.x_scale,
+                                                       self.x_range[1] * self.x_scale),
+            x_range_kind="documented",
         )
 
     def two_axis(self) -> TwoAxisLaw:
@@ -448,6 +548,17 @@ def _preset_params(name: str, form: str, published: dict[str, Any]) -> dict[str,
     return {k: p[k] for k in order}
 
 
+def _preset_x_range(name: str, value: Any) -> tuple[float, float] | None:
+    """A preset's fitted x range from its ``x_range: [lo, hi]`` entry, else from
+    :data:`_DOCUMENTED_X_RANGES`, else None."""
+    if value is None:
+        return _DOCUMENTED_X_RANGES.get(name)
+    lo, hi = (float(v) for v in value)
+    if not 0 < lo <= hi:
+        raise ValueError(f"preset {name}: x_range must be [lo, hi] with 0 < lo <= hi, got {value!r}")
+    return (lo, hi)
+
+
 def presets() -> dict[str, Preset]:
     """All shipped scaling-law presets by name (read once from ``presets/scaling/presets.yaml``)."""
     global _PRESETS
@@ -462,6 +573,7 @@ def presets() -> dict[str, Preset]:
             params = _preset_params(name, form, published) if published else None
             unit = entry.get("x_unit", "count")
             x_scale = FLOPS_PER_PF_DAY if unit == "pf_day" else 1.0
+            x_range = _preset_x_range(name, entry.get("x_range"))
             out[name] = Preset(
                 name=name,
                 form=form,
@@ -473,6 +585,7 @@ def presets() -> dict[str, Preset]:
                 note=entry.get("note", ""),
                 x_scale=x_scale,
                 higher_is_better=bool(entry.get("higher_is_better", False)),
+                x_range=x_range,
             )
         _PRESETS = out
     return dict(_PRESETS)
@@ -637,7 +750,8 @@ def _fit_law(spec: dict[str, Any], base_dir: Path | None, file: str | None) -> Q
 
     obs = parse_observations(text, str(path), sha256=digest, component=component)
     result = fit_observations(obs, x=x, form=form, n_bootstrap=n_boot, seed=seed, holdout_largest=holdout)
-    law = result.to_law()
+    # The law is known over the runs it was fitted to; the scenario warns beyond them (EXTRAPOLATION_FACTOR).
+    law = replace(result.to_law(), x_range=tuple(result.x_range), x_range_kind="observed", _cache={})
     _FIT_CACHE[key] = law
     return law
 

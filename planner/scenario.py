@@ -194,6 +194,23 @@ class Scenario:
     raw: dict[str, Any]
 
     @property
+    def quality_field(self) -> str:
+        """The field path of the scenario's law, for messages: ``quality.law``, ``quality.preset`` or
+        ``quality.fit``."""
+        return _quality_field(self.quality_spec)
+
+    @property
+    def law_name(self) -> str:
+        """The law for people: ``preset hstu_2024_ranking``, ``the law fitted to runs.csv``, ``the inline
+        law``."""
+        spec = self.quality_spec
+        if "preset" in spec:
+            return f"preset {spec['preset']}"
+        if "fit" in spec:
+            return f"the law fitted to {spec['fit']}"
+        return "the inline law"
+
+    @property
     def option_count(self) -> int:
         """Number of options the sweep spans."""
         return (
@@ -530,6 +547,7 @@ def scenario_from_mapping(
     if law_loader is None:
         from planner.quality import law_from_spec as law_loader
     law = law_loader(dict(quality_spec), base_dir=base, file=file)
+    check_law_values(law, workloads, samples, file, _quality_field(quality_spec))
 
     count = len(choices) * len(workloads) * len(devices) * len(batches) * len(samples)
     if count > MAX_OPTIONS:
@@ -556,6 +574,68 @@ def scenario_from_mapping(
         simulation=simulation,
         raw=data,
     )
+
+
+def _quality_field(spec: dict[str, Any]) -> str:
+    return next((f"quality.{k}" for k in ("law", "preset", "fit") if k in spec), "quality")
+
+
+def law_points(law: Any, workloads: Any, samples: Any) -> list[tuple[float, float, float]]:
+    """The distinct scales the law is evaluated at over the sweep, as ``(x, model_scale, samples)`` (x in SI
+    counts, see :func:`planner.quality.law_x`), in sweep order."""
+    from planner.quality import law_x
+    from planner.workload import derive
+
+    points: dict[float, tuple[float, float, float]] = {}
+    for sw in workloads:
+        d = derive(sw.workload)
+        for n in samples:
+            x = float(law_x(law.x, float(n), float(d.total_params), float(d.flops_per_sample)))
+            points.setdefault(x, (x, float(sw.scale), float(n)))
+    return list(points.values())
+
+
+def check_law_values(law: Any, workloads: Any, samples: Any, file: str, field: str) -> None:
+    """Refuse a law that predicts an impossible value of its metric (NE <= 0, a hit rate outside [0, 1], a
+    non-finite value) at any point of the sweep: there it is outside its valid range, and ranking, frontier
+    and quality per dollar would take the impossible number at face value.
+
+    Raises:
+        InputError: naming ``file``, ``field`` (``quality.law``), the point(s), the value(s) and the law.
+    """
+    from planner.quality import fmt_number, metric_excess, metric_problem
+
+    points = law_points(law, workloads, samples)
+    values = [float(y) for y in law.predict_many([x for x, _, _ in points])]
+    bad = []
+    for (x, scale, n), y in zip(points, values, strict=True):
+        excess = metric_excess(law.metric, y)
+        if excess is not None:
+            bad.append((excess, x, scale, n, y))
+    if not bad:
+        return
+    bad.sort(key=lambda b: (b[0], b[1]))  # nearest the possible values first: where the law goes wrong
+    several_scales = len(workloads) > 1
+
+    def where(x: float, scale: float, n: float) -> str:
+        text = f"{law.x} {law.x_text(x)}"
+        context = []
+        if law.x == "flops":
+            context.append(f"samples {fmt_number(n)}")
+        if law.x != "samples" and several_scales:
+            context.append(f"model_scale {scale:g}")
+        return f"{text} ({', '.join(context)})" if context else text
+
+    metric = "NE" if law.metric == "ne" else law.metric
+    first, last = bad[0], bad[-1]
+    said = f"predicts {metric} {fmt_number(first[4])} at {where(*first[1:4])}"
+    if len(bad) == 1:
+        said += f" ({law.params_text()})"
+    else:
+        said += (f" to {fmt_number(last[4])} at {where(*last[1:4])} ({len(bad)} of {len(points)} points of "
+                 f"the sweep; {law.params_text()})")
+    problem = metric_problem(law.metric, first[4])
+    raise InputError(f"{said}; {problem}: the law is outside its valid range", file=file, field=field)
 
 
 def _constraints(value: Any, file: str) -> Constraints:

@@ -46,6 +46,7 @@ from planner import economics
 from planner.economics import fmt_kwh, fmt_usd
 from planner.errors import InputError
 from planner.io import to_json
+from planner.quality import EXTRAPOLATION_FACTOR, fmt_number, law_x
 from planner.scenario import Scenario
 from planner.units import SECONDS_PER_DAY
 
@@ -320,7 +321,13 @@ class Option:
 
 @dataclass(frozen=True)
 class WhatIfResult:
-    """Every option (ranked by the objective, feasible first), the frontier, and the recommendation."""
+    """Every option (ranked by the objective, feasible first), the frontier, and the recommendation.
+
+    ``warnings`` are JSON-ready mappings, at most one per kind and scenario; each has ``kind``, ``options``
+    (the ids of the options it concerns) and ``text`` (one line for stderr). The one kind so far,
+    ``extrapolation`` (:func:`extrapolation_warning`), also has ``field``, ``law``, ``axis``, ``x_range``
+    and ``x_range_kind``, ``factor`` and the out-of-range ``values`` (SI counts).
+    """
 
     scenario: Scenario
     options: tuple[Option, ...]
@@ -329,6 +336,7 @@ class WhatIfResult:
     reference_ne: float
     unique_simulations: int
     cached_simulations: int
+    warnings: tuple[dict[str, Any], ...] = ()
 
     @property
     def feasible(self) -> bool:
@@ -344,7 +352,8 @@ class WhatIfResult:
         return {o.id: o for o in self.options}
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``whatif --json`` document: ``options``, ``frontier``, ``recommendation`` and a summary."""
+        """The ``whatif --json`` document: ``options``, ``frontier``, ``recommendation``, a summary and
+        ``warnings`` (see the class docstring)."""
         by_id = self._by_id
         s = self.scenario
         law = s.law
@@ -364,6 +373,7 @@ class WhatIfResult:
             "options": [o.to_dict() for o in self.options],
             "frontier": [by_id[i].summary() for i in self.frontier],
             "recommendation": self.recommendation,
+            "warnings": [dict(w) for w in self.warnings],
         }
 
 
@@ -459,11 +469,53 @@ def simulate_unique(
 
 
 def _law_x(axis: str, samples_seen: float, params: float, flops_per_sample: float) -> float:
-    if axis == "samples":
-        return samples_seen
-    if axis == "params":
-        return params
-    return flops_per_sample * samples_seen
+    return law_x(axis, samples_seen, params, flops_per_sample)
+
+
+def extrapolation_warning(scenario: Scenario, option_x: dict[int, float]) -> dict[str, Any] | None:
+    """The scenario's one warning about options whose law scale (``option_x``, by option id, SI counts) lies
+    more than :data:`planner.quality.EXTRAPOLATION_FACTOR` outside the law's known range, or None.
+
+    The numbers stay as the law gives them; the warning says they are the form carried beyond where it was
+    fitted or observed (and, for a fitted law, that its bootstrap intervals leave out the form's own error).
+    """
+    law = scenario.law
+    if getattr(law, "x_range", None) is None or not option_x:
+        return None
+    ids = list(option_x)
+    outside = law.outside_range([option_x[i] for i in ids])
+    hit = [i for i, far in zip(ids, outside, strict=True) if far]
+    if not hit:
+        return None
+    values = sorted({option_x[i] for i in hit})
+    unit = f" {law.x_unit}" if law.x_unit else ""
+    if len(values) <= 4:
+        shown = ", ".join(fmt_number(v / law.x_scale) for v in values)
+    else:
+        lowest, highest = (fmt_number(v / law.x_scale) for v in (values[0], values[-1]))
+        shown = f"{lowest} to {highest} ({len(values)} values)"
+    lo, hi = law.x_range
+    kind = law.x_range_kind or "known"
+    metric = "NE" if law.metric == "ne" else law.metric
+    caveat = ", and its 80% interval leaves out that error" if law.has_interval else ""
+    text = (
+        f"{scenario.file}: {scenario.quality_field}: {scenario.law_name} is evaluated at {law.x} "
+        f"{shown}{unit}, more than {EXTRAPOLATION_FACTOR:g}x outside its {kind} range "
+        f"{fmt_number(lo / law.x_scale)} to {fmt_number(hi / law.x_scale)}{unit} ({len(hit)} of {len(ids)} "
+        f"options); {metric} there assumes the {law.form} form still holds{caveat}"
+    )
+    return {
+        "kind": "extrapolation",
+        "field": scenario.quality_field,
+        "law": scenario.law_name,
+        "axis": law.x,
+        "x_range": [float(lo), float(hi)],
+        "x_range_kind": kind,
+        "factor": EXTRAPOLATION_FACTOR,
+        "values": [float(v) for v in values],
+        "options": sorted(hit),
+        "text": text,
+    }
 
 
 def evaluate_scenario(
@@ -521,6 +573,7 @@ def evaluate_scenario(
             target_samples.append(x_target / d.flops_per_sample if d.flops_per_sample > 0 else None)
 
     rows: list[dict[str, Any]] = []
+    option_x: dict[int, float] = {}  # the law's scale of each option, for the extrapolation warning
     option_id = 0
     for hi, hw in enumerate(scenario.hardware):
         capacity = float(hw.profile.device.hbm_bytes)
@@ -535,7 +588,8 @@ def evaluate_scenario(
                         h = economics.hours(t)
                         cost = economics.cost_usd(devices, hw.price_usd_per_device_hour, h)
                         energy = economics.energy_kwh(devices, hw.power_w, h, econ.pue)
-                        q = law.predict_interval(_law_x(law.x, samples, d.total_params, d.flops_per_sample))
+                        option_x[option_id] = _law_x(law.x, samples, d.total_params, d.flops_per_sample)
+                        q = law.predict_interval(option_x[option_id])
                         to_target = target_samples[si]
                         t_target = (
                             economics.time_to_train_s(to_target, 1.0, sim["samples_per_s"])
@@ -619,7 +673,9 @@ def evaluate_scenario(
     ranked = sorted(rows, key=_rank_key(scenario.objective, better))
     options = tuple(Option(**r, pareto=r["id"] in on_front, rank=k + 1) for k, r in enumerate(ranked))
     recommendation = recommend(scenario, options, frontier)
-    return WhatIfResult(scenario, options, frontier, recommendation, reference, unique, hits)
+    far = extrapolation_warning(scenario, option_x)
+    return WhatIfResult(scenario, options, frontier, recommendation, reference, unique, hits,
+                        warnings=(far,) if far else ())
 
 
 def binding_of_bottleneck(bottleneck: str) -> str:

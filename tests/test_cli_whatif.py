@@ -59,8 +59,12 @@ def test_whatif_table(cli, small):
 def test_main_example_compares_four_vendors(cli):
     r = cli("whatif", EXAMPLES / "next-year.yaml", "--json")
     assert r.code == 0, r.err
-    assert r.err == ""  # 30 simulations, but no progress bar when stderr is not a terminal
+    # 30 simulations, but no progress bar when stderr is not a terminal; one line: the largest data sizes lie
+    # more than 10x beyond the fitted runs (1e7 to 2e9 samples)
+    assert r.err.startswith("warning: ") and r.err.count("\n") == 1, r.err
+    assert "observed range 1e7 to 2e9 (60 of 90 options)" in r.err
     doc = json.loads(r.out)
+    assert [w["kind"] for w in doc["warnings"]] == ["extrapolation"]
     hardware = {o["hardware"] for o in doc["options"]}
     assert {"h100-sxm-80gb", "h200-sxm-141gb", "b200", "mi300x", "h100-next-2xbw"} <= hardware
     assert len({o["devices"] for o in doc["options"]}) >= 4
@@ -190,3 +194,52 @@ def test_inline_law_gives_null_interval_in_json_and_an_empty_table_cell(cli, sma
     header, *rows = (out / "options.csv").read_text().splitlines()
     lo = header.split(",").index("ne_lo80")
     assert rows and all(row.split(",")[lo] == "" for row in rows)
+
+
+def _next_year_with(tmp_path, quality, **sweep):
+    """examples/next-year.yaml with another quality section (and sweep changes), written beside its inputs."""
+    import yaml
+
+    data = yaml.safe_load((EXAMPLES / "next-year.yaml").read_text())
+    data["quality"] = quality
+    data["sweep"].update(sweep)
+    hardware = data["sweep"]["hardware"]
+    data["sweep"]["hardware"] = [str(EXAMPLES / h) if h.endswith(".yaml") else h for h in hardware]
+    path = tmp_path / "ll.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_a_law_predicting_negative_ne_exits_2_naming_the_field(cli, tmp_path):
+    path = _next_year_with(tmp_path, {"law": {"form": "log_linear", "x": "samples", "y0": 0.5, "k": -0.05}},
+                           samples=[1e6, 1e12])
+    for args in ([], ["--json"]):
+        r = cli("whatif", path, *args)
+        assert r.code == 2 and r.out == "" and "Traceback" not in r.err
+        assert r.err.strip() == (
+            f"recplan: error: {path}: quality.law: predicts NE -0.191 at samples 1e6 to -0.882 at "
+            "samples 1e12 (2 of 2 points of the sweep; log_linear y0 0.5, k -0.05); NE must be positive: "
+            "the law is outside its valid range"
+        )
+    r = cli("report", path, "--out", tmp_path / "report")
+    assert r.code == 2 and "quality.law: predicts NE -0.191" in r.err and not (tmp_path / "report").exists()
+
+
+def test_a_preset_far_outside_its_range_warns_once_on_stderr(cli, small):
+    inline = "{law: {form: power_plus_const, x: samples, alpha: 2.0, beta: 0.25, gamma: 0.7}}"
+    hstu = SMALL.replace(inline, "{preset: hstu_2024_ranking}").replace("target_ne: 0.715", "target_ne: 0.7")
+    small.write_text(hstu)
+    r = cli("whatif", small, "--json")
+    assert r.code == 0, r.err
+    lines = r.err.splitlines()
+    assert len(lines) == 1, r.err
+    said = f"warning: {small}: quality.preset: preset hstu_2024_ranking is evaluated at flops "
+    assert lines[0].startswith(said)
+    assert "more than 10x outside its documented range 1e3 to 1e6 PF-days (8 of 8 options)" in lines[0]
+    doc = json.loads(r.out)
+    (w,) = doc["warnings"]
+    assert w["options"] == sorted(o["id"] for o in doc["options"])
+    assert w["text"] == lines[0].removeprefix("warning: ")
+    assert all(o["ne_lo80"] is None for o in doc["options"])
+    table = cli("whatif", small)
+    assert table.code == 0 and table.err.splitlines() == lines  # the table prints the same one line

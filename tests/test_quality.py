@@ -223,3 +223,54 @@ def test_x_for_target_inverts_predict(alpha, beta, gamma, frac, x0):
     assert x is not None and x > x0
     assert law.predict(x) == pytest.approx(target, rel=1e-9)
     assert law.predict(x * 0.999) > target  # the smallest such x
+
+
+def test_impossible_metric_values_are_named():
+    from planner.quality import metric_excess, metric_problem
+
+    assert metric_problem("ne", 0.5) is None and metric_excess("ne", 0.5) is None
+    assert metric_problem("ne", 0.0) == "NE must be positive" and metric_excess("ne", -0.2) == 0.2
+    assert metric_problem("ne", math.inf) == "NE must be finite" and metric_excess("ne", math.nan) == math.inf
+    assert metric_problem("lm_loss_nats", -1.0) == "lm_loss_nats must be positive"
+    assert metric_problem("hr_at_100", 1.2) == "hr_at_100 is a fraction and must be in [0, 1]"
+    assert metric_excess("hr_at_100", 1.25) == pytest.approx(0.25)
+    assert metric_problem("hr_at_100", 0.0) is None
+    assert metric_problem("relative_logloss_pct", -3.0) is None  # a relative change may be negative
+
+
+def test_extrapolation_factor_is_the_fits_decade():
+    from calibration.scaling_fit import EXTRAPOLATION_FACTOR as FIT_FACTOR
+    from planner.quality import EXTRAPOLATION_FACTOR
+
+    assert EXTRAPOLATION_FACTOR == FIT_FACTOR == 10.0
+
+
+def test_hstu_presets_carry_their_documented_range_in_pf_days():
+    from planner.quality import fmt_number
+
+    rank = law_from_spec({"preset": "hstu_2024_ranking"})
+    assert preset("hstu_2024_ranking").x_range == (1e3, 1e6)  # PF-days, as the paper's figure
+    assert rank.x_range == (1e3 * FLOPS_PER_PF_DAY, 1e6 * FLOPS_PER_PF_DAY)
+    assert rank.x_range_kind == "documented"
+    pf = FLOPS_PER_PF_DAY
+    xs = [8e-11 * pf, 1e2 * pf, 1e4 * pf, 1e7 * pf, 1.01e7 * pf, 99 * pf]
+    assert rank.outside_range(xs).tolist() == [True, False, False, False, True, True]  # one decade is inside
+    assert law_from_spec({"preset": "hstu_2024_retrieval"}).x_range == rank.x_range
+    assert rank.x_text(8.28e-11 * pf) == "8.28e-11 PF-days"
+    assert rank.params_text() == "log_linear y0 0.549, k -0.0053"
+    assert [fmt_number(v) for v in (1e12, -0.19078, 2.56e11)] == ["1e12", "-0.191", "2.56e11"]
+
+
+def test_a_law_without_a_known_range_flags_nothing():
+    law = law_from_spec(INLINE)
+    assert law.x_range is None and not law.outside_range([1.0, 1e16]).any()
+    assert law_from_spec({"preset": "chinchilla_2022", "at_params": 7e10}).x_range is None
+    assert law_from_spec({"preset": "kaplan_2020_params"}).x_range is None  # range not documented
+
+
+def test_a_fitted_law_carries_the_range_of_its_observations():
+    csv_path = Path(__file__).resolve().parents[1] / "examples" / "observations-synthetic.csv"
+    law = law_from_spec({"fit": str(csv_path), "x": "samples", "bootstrap": 20})
+    assert law.x_range == (1e7, 2e9) and law.x_range_kind == "observed"
+    assert law.outside_range([1e6, 1e8, 2e10, 2.1e10]).tolist() == [False, False, False, True]
+    assert law.predict_interval(1e8)["ne"] == law.predict(1e8)  # the range changes no number

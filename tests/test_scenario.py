@@ -209,3 +209,57 @@ def test_sweep_samples_are_samples_seen_and_the_default_counts_every_epoch():
     assert default.samples == (3e6,) and default.epochs == 3 and default.samples_per_epoch == 1e6
     given = parse(base(workload=mapping, sweep={"hardware": ["b200"], "devices": [1], "samples": [1e6, 4e6]}))
     assert given.samples == (1e6, 4e6)  # as written: not multiplied by the 3 epochs
+
+
+def test_a_law_predicting_negative_ne_is_refused_naming_the_point():
+    ll = {"law": {"form": "log_linear", "x": "samples", "y0": 0.5, "k": -0.05}}
+    e = error(base(quality=ll, sweep={"hardware": ["b200"], "devices": [1], "samples": [1e6, 1e12]}))
+    assert e.field == "quality.law" and e.file.endswith("s.yaml")
+    assert e.problem == (
+        "predicts NE -0.191 at samples 1e6 to -0.882 at samples 1e12 (2 of 2 points of the sweep; log_linear "
+        "y0 0.5, k -0.05); NE must be positive: the law is outside its valid range"
+    )
+    one = error(base(quality=ll, sweep={"hardware": ["b200"], "devices": [1], "samples": [1e3, 1e4, 1e12]}))
+    assert one.problem.startswith("predicts NE -0.882 at samples 1e12 (log_linear y0 0.5, k -0.05); NE must")
+    rising = {"law": {"form": "log_linear", "x": "samples", "y0": -1.0, "k": 0.1}}  # negative below ~2.2e4
+    e = error(base(quality=rising, sweep={"hardware": ["b200"], "devices": [1], "samples": [100, 1e6]}))
+    assert "predicts NE -0.539 at samples 100 (" in e.problem
+    ok = parse(base(quality=ll, sweep={"hardware": ["b200"], "devices": [1], "samples": [1e3, 1e4]}))
+    assert ok.law.predict(1e4) > 0  # inside its valid range: accepted
+
+
+def test_every_form_is_checked_for_impossible_values():
+    # A power law is positive in exact arithmetic, but an underflow to NE 0 must not pass silently.
+    tiny_alpha = {"law": {"form": "power_law", "x": "samples", "alpha": 1e-300, "beta": 10.0}}
+    e = error(base(quality=tiny_alpha, sweep={"hardware": ["b200"], "devices": [1], "samples": [1e16]}))
+    assert e.field == "quality.law" and "predicts NE 0 at samples 1e16" in e.problem
+    floor0 = {"law": {"form": "power_plus_const", "x": "samples", "alpha": 1e-300, "beta": 10.0,
+                      "gamma": 0.0}}
+    assert "NE must be positive" in error(base(quality=floor0, sweep={"hardware": ["b200"], "devices": [1],
+                                                                       "samples": [1e16]})).problem
+    # A preset: HSTU's retrieval hit rate far below its range goes negative; the error names the preset field.
+    e = error(base(quality={"preset": "hstu_2024_retrieval"}))
+    assert e.field == "quality.preset"
+    assert e.problem.startswith("predicts hr_at_100 -0.") and "PF-days" in e.problem
+    assert "hr_at_100 is a fraction and must be in [0, 1]" in e.problem
+    # A metric that may be negative (a relative change) is not refused.
+    rel = {"law": {"form": "log_linear", "x": "samples", "y0": 0.0, "k": -0.1,
+                   "metric": "relative_logloss_pct"}}
+    assert parse(base(quality=rel)).law.metric == "relative_logloss_pct"
+
+
+def test_an_impossible_value_over_flops_names_samples_and_model_scale():
+    ll = {"law": {"form": "log_linear", "x": "flops", "y0": 0.5, "k": -0.05}}
+    e = error(base(quality=ll, model_scale=[1, 4], sweep={"hardware": ["b200"], "devices": [1],
+                                                          "samples": [1e6]}))
+    assert e.field == "quality.law"
+    assert "at flops " in e.problem and "(samples 1e6, model_scale " in e.problem
+
+
+def test_the_quality_field_and_name_of_each_kind_of_law():
+    assert (parse(base()).quality_field, parse(base()).law_name) == ("quality.law", "the inline law")
+    p = parse(base(quality={"preset": "hstu_2024_ranking"}))
+    assert (p.quality_field, p.law_name) == ("quality.preset", "preset hstu_2024_ranking")
+    csv_path = EXAMPLES / "observations-synthetic.csv"
+    f = parse(base(quality={"fit": str(csv_path), "x": "samples", "bootstrap": 10}))
+    assert (f.quality_field, f.law_name) == ("quality.fit", f"the law fitted to {csv_path}")

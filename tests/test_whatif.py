@@ -12,6 +12,7 @@ import pytest
 
 from planner.scenario import scenario_from_mapping
 from planner.whatif import binding_of_bottleneck, evaluate_scenario
+from planner.workload import derive
 
 CALLS: list[tuple[str, str, int, int]] = []
 
@@ -408,3 +409,42 @@ def test_a_law_without_interval_gives_null_bounds_not_a_zero_width_interval():
     assert bare.frontier == boot.frontier and bare.recommendation["feasible"]
     assert bare.recommendation["option"]["id"] == boot.recommendation["option"]["id"]
     assert "[80%: " in boot.recommendation["text"] and "80%" not in bare.recommendation["text"]
+
+
+def test_a_preset_far_outside_its_documented_range_warns_once_and_keeps_its_numbers():
+    s = scenario(quality={"preset": "hstu_2024_ranking"})  # tiny: ~1e-10 PF-days against 1e3 to 1e6
+    r = evaluate(s)
+    assert len(r.warnings) == 1  # one per scenario, not one per option
+    w = r.warnings[0]
+    assert w["kind"] == "extrapolation" and w["field"] == "quality.preset" and w["axis"] == "flops"
+    assert w["law"] == "preset hstu_2024_ranking" and w["x_range_kind"] == "documented"
+    assert w["factor"] == 10.0
+    assert w["options"] == sorted(o.id for o in r.options)
+    assert w["x_range"] == pytest.approx([1e3 * 8.64e19, 1e6 * 8.64e19])
+    assert len(w["values"]) == 3 and all(v < 1e3 * 8.64e19 / 10 for v in w["values"])
+    assert w["text"].startswith(f"{s.file}: quality.preset: preset hstu_2024_ranking is evaluated at flops ")
+    assert "more than 10x outside its documented range 1e3 to 1e6 PF-days (24 of 24 options)" in w["text"]
+    assert "\n" not in w["text"]
+    flops = derive(s.workloads[0].workload).flops_per_sample
+    for o in r.options:  # the numbers are the law's, unchanged
+        assert o.ne == s.law.predict(o.samples * flops) and o.ne_lo80 is None
+    doc = r.to_dict()
+    assert doc["warnings"] == [w] and {"options", "frontier", "recommendation", "scenario"} <= set(doc)
+
+
+def test_a_fitted_law_warns_only_for_options_beyond_its_observed_runs(tmp_path):
+    csv_path = Path(__file__).resolve().parents[1] / "examples" / "observations-synthetic.csv"
+    s = scenario(quality={"fit": str(csv_path), "x": "samples", "bootstrap": 20},
+                 sweep={"hardware": ["h100-sxm-80gb"], "devices": [2, 4], "samples": [1e8, 2e10, 1e11]})
+    r = evaluate(s)
+    (w,) = r.warnings
+    assert sorted(w["options"]) == sorted(o.id for o in r.options if o.samples == 1e11)  # 2e10: 10x, inside
+    assert w["values"] == [1e11] and w["x_range"] == [1e7, 2e9] and w["x_range_kind"] == "observed"
+    said = "evaluated at samples 1e11, more than 10x outside its observed range 1e7 to 2e9 (2 of 6 options)"
+    assert said in w["text"]
+    assert "80% interval leaves out" in w["text"]  # a bootstrapped fit: its interval assumes the form
+
+
+def test_a_law_inside_its_range_or_without_one_gives_no_warning():
+    r = evaluate(scenario())
+    assert r.warnings == () and r.to_dict()["warnings"] == []

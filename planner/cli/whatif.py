@@ -10,6 +10,11 @@ inlined as SVG), ``report.md``, ``report.json`` (every input resolved, every fig
 before the first write, so a path that cannot be written (a folder where a file should go, a read-only
 folder) exits 2 with the old report untouched.
 
+A law evaluated more than 10x outside its known range (a preset's documented range, a fit's observed runs)
+prints one warning line on stderr per scenario (``whatif --json`` lists it under ``warnings``, with the
+ids of the options concerned); a law that predicts an impossible metric (NE <= 0) at any point of the sweep
+is bad input (exit 2, naming ``quality.law``, the point and the value).
+
 Both exit 1 when no option meets the constraints (after printing or writing everything) and say which
 constraint bound; bad input exits 2. Simulations run serially, on local cores (``--executor process``, the
 default for large sweeps) or on a Dask cluster (``--executor dask --scheduler tcp://HOST:8786``).
@@ -82,11 +87,16 @@ def _evaluate(
     scenario = load_scenario(scenario_path)
     bar = _Progress(progress)
     try:
-        return evaluate_scenario(
+        result = evaluate_scenario(
             scenario, executor=executor, scheduler=scheduler, workers=workers, progress=bar
         )
     finally:
         bar.close()
+    from planner.cli.common import err_console
+
+    for warning in result.warnings:  # one line each, at most one per kind (an extrapolated law)
+        err_console.print(f"warning: {warning['text']}", markup=False, highlight=False)
+    return result
 
 
 def _columns(result: Any) -> list[tuple[str, str, int, Any]]:
