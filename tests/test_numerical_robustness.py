@@ -83,7 +83,7 @@ def test_a_table_of_ten_billion_rows_with_pooling_1000_at_batch_1(cli, extreme, 
         assert r.code == 0, r.err
     else:
         assert r.code == 1
-        lines = r.err.splitlines()
+        lines = [line for line in r.err.splitlines() if not line.startswith("warning:")]  # idle devices
         assert len(lines) == 1 and "does not fit" in lines[0] and "table 0" in lines[0]
 
 
